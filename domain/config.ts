@@ -1,0 +1,183 @@
+// Ferry's settings, declared once. Everything else receives a ResolvedConfig
+// and never reads process.env itself.
+//
+// Sources, in order: schema defaults (the local three-region stack), then the
+// JSON file named by FERRY_CONFIG (if set). Secrets are never in the file: a
+// region names the environment variables that hold its S3 credentials, and the
+// ingest token is read from the variable named by `ingest.tokenEnv`.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const regionName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be lowercase letters, digits and dashes, starting with a letter');
+
+const envVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name');
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+const regionSchema = z.object({
+  name: regionName,
+  s3: z.object({
+    endpoint: httpUrl,
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
+    rootDirectory: z.string().default(''),
+    signingRegion: z.string().default('us-east-1'),
+    accessKeyIdEnv: envVarName,
+    secretAccessKeyEnv: envVarName,
+  }),
+  registryUrl: httpUrl,
+  cachePurgeUrls: z.array(httpUrl).default([]),
+});
+
+const LOCAL_ENDPOINT_A = 'http://127.0.0.1:9000';
+const LOCAL_ENDPOINT_B = 'http://127.0.0.1:9002';
+
+function localRegion(name: string, port: number, endpoint: string, credentials: 'A' | 'B') {
+  return {
+    name,
+    s3: {
+      endpoint,
+      bucket: `region-${name}`,
+      rootDirectory: '',
+      signingRegion: 'us-east-1',
+      accessKeyIdEnv: `FERRY_S3_${credentials}_ACCESS_KEY_ID`,
+      secretAccessKeyEnv: `FERRY_S3_${credentials}_SECRET_ACCESS_KEY`,
+    },
+    registryUrl: `http://127.0.0.1:${port}`,
+    cachePurgeUrls: [`http://127.0.0.1:${port + 1080}`],
+  };
+}
+
+export const LOCAL_REGIONS = [
+  localRegion('eastus', 5001, LOCAL_ENDPOINT_A, 'A'),
+  localRegion('westeurope', 5002, LOCAL_ENDPOINT_A, 'A'),
+  localRegion('southeastasia', 5003, LOCAL_ENDPOINT_B, 'B'),
+];
+
+export const configSchema = z
+  .object({
+    regions: z
+      .array(regionSchema)
+      .min(2, 'needs at least two regions to replicate between')
+      .default(LOCAL_REGIONS),
+    temporal: z
+      .object({
+        address: z.string().default('127.0.0.1:7233'),
+        namespace: z.string().default('default'),
+        controlTaskQueue: z.string().default('ferry-control'),
+      })
+      .prefault({}),
+    postgresUrl: z.string().startsWith('postgres', 'must be a postgres:// URL').default('postgres://postgres@127.0.0.1:5432/ferry'),
+    natsUrl: z.string().default('nats://127.0.0.1:4222'),
+    ingest: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(1).max(65535).default(8080),
+        tokenEnv: envVarName.default('FERRY_INGEST_TOKEN'),
+        maxBodyBytes: z.number().int().min(1024).default(256 * 1024),
+      })
+      .prefault({}),
+    replication: z
+      .object({
+        blobConcurrency: z.number().int().min(1).max(64).default(8),
+        partSizeBytes: z.number().int().min(5 * 1024 * 1024).default(16 * 1024 * 1024),
+      })
+      .prefault({}),
+    worker: z
+      .object({
+        /** Task queues this worker polls; default: the control queue and every region's. */
+        queues: z.array(z.string().min(1)).min(1).optional(),
+      })
+      .prefault({}),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.regions.forEach((region, index) => {
+      if (seen.has(region.name)) {
+        ctx.addIssue({ code: 'custom', path: ['regions', index, 'name'], message: `duplicate region name "${region.name}"` });
+      }
+      seen.add(region.name);
+    });
+  });
+
+export type FerryConfigInput = z.input<typeof configSchema>;
+type ParsedConfig = z.output<typeof configSchema>;
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export type RegionConfig = ParsedConfig['regions'][number] & { s3: { credentials: S3Credentials } };
+
+export interface ResolvedConfig extends Omit<ParsedConfig, 'regions' | 'ingest'> {
+  regions: RegionConfig[];
+  ingest: ParsedConfig['ingest'] & { token: string };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid Ferry configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.length === 0 ? '(root)' : issue.path.map(String).join('.');
+  return `${path}: ${issue.message}`;
+}
+
+/** Validates an input object and resolves secrets from `env`. Throws ConfigError naming every bad field. */
+export function resolveConfig(input: unknown, env: Record<string, string | undefined>): ResolvedConfig {
+  const parsed = configSchema.safeParse(input ?? {});
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map(describeIssue));
+  const config = parsed.data;
+  const problems: string[] = [];
+  const secret = (path: string, name: string): string => {
+    const value = env[name];
+    if (value === undefined || value === '') problems.push(`${path}: environment variable ${name} is not set`);
+    return value ?? '';
+  };
+  const regions = config.regions.map((region, index) => ({
+    ...region,
+    s3: {
+      ...region.s3,
+      credentials: {
+        accessKeyId: secret(`regions.${index}.s3.accessKeyIdEnv`, region.s3.accessKeyIdEnv),
+        secretAccessKey: secret(`regions.${index}.s3.secretAccessKeyEnv`, region.s3.secretAccessKeyEnv),
+      },
+    },
+  }));
+  const token = secret('ingest.tokenEnv', config.ingest.tokenEnv);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...config, regions, ingest: { ...config.ingest, token } };
+}
+
+/** Loads the configuration the way every Ferry process does: FERRY_CONFIG file (optional) plus environment. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): ResolvedConfig {
+  const file = env.FERRY_CONFIG;
+  let input: unknown = {};
+  if (file) {
+    try {
+      input = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new ConfigError([`FERRY_CONFIG=${file}: ${(error as Error).message}`]);
+    }
+  }
+  return resolveConfig(input, env);
+}
+
+export function regionByName(config: ResolvedConfig, name: string): RegionConfig | undefined {
+  return config.regions.find((region) => region.name === name);
+}
+
+/** Server-side CopyObject works only when both buckets sit behind one endpoint with one set of credentials. */
+export function sharesStorageEndpoint(a: RegionConfig, b: RegionConfig): boolean {
+  return (
+    a.s3.endpoint === b.s3.endpoint &&
+    a.s3.credentials.accessKeyId === b.s3.credentials.accessKeyId &&
+    a.s3.credentials.secretAccessKey === b.s3.credentials.secretAccessKey
+  );
+}

@@ -1,0 +1,80 @@
+// What the API, the workers, the CLI and workflow code agree on: task queues,
+// search attributes, and the payloads that cross the Temporal boundary.
+// Imported by workflow code, so it must stay free of Node built-ins.
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { shortDigest, type Digest, type RepositoryName, type Tag } from './reference';
+
+export const CONTROL_TASK_QUEUE = 'ferry-control';
+
+/** Activities that touch a region's storage, registry and caches run on that region's queue. */
+export function regionTaskQueue(region: string): string {
+  return `ferry-region-${region}`;
+}
+
+export const searchAttributes = {
+  repository: defineSearchAttributeKey('FerryRepository', SearchAttributeType.KEYWORD),
+  tag: defineSearchAttributeKey('FerryTag', SearchAttributeType.KEYWORD),
+  digest: defineSearchAttributeKey('FerryDigest', SearchAttributeType.KEYWORD),
+  sourceRegion: defineSearchAttributeKey('FerrySourceRegion', SearchAttributeType.KEYWORD),
+  phase: defineSearchAttributeKey('FerryPhase', SearchAttributeType.KEYWORD),
+  pendingRegions: defineSearchAttributeKey('FerryPendingRegions', SearchAttributeType.KEYWORD_LIST),
+  failedRegions: defineSearchAttributeKey('FerryFailedRegions', SearchAttributeType.KEYWORD_LIST),
+  pushSeq: defineSearchAttributeKey('FerryPushSeq', SearchAttributeType.INT),
+  lastProgressAt: defineSearchAttributeKey('FerryLastProgressAt', SearchAttributeType.DATETIME),
+} as const;
+
+/** `temporal server start-dev --search-attribute` values, e.g. `FerryRepository=Keyword`. */
+export function searchAttributeFlags(): string[] {
+  const typeNames: Record<string, string> = {
+    [SearchAttributeType.KEYWORD]: 'Keyword',
+    [SearchAttributeType.KEYWORD_LIST]: 'KeywordList',
+    [SearchAttributeType.INT]: 'Int',
+    [SearchAttributeType.DATETIME]: 'Datetime',
+  };
+  return Object.values(searchAttributes).map((key) => `${key.name}=${typeNames[key.type]}`);
+}
+
+/** Failure types an activity raises as non-retryable: retrying cannot fix them. */
+export const FailureType = {
+  sourceBlobMissing: 'SourceBlobMissing',
+  sourceBlobCorrupt: 'SourceBlobCorrupt',
+  sourceManifestMissing: 'SourceManifestMissing',
+  sourceManifestCorrupt: 'SourceManifestCorrupt',
+  invalidManifest: 'InvalidManifest',
+} as const;
+
+export type ReplicationKind = 'push' | 'delete-digest' | 'delete-tag';
+
+/** What the API hands a replication workflow: one accepted push or delete. */
+export interface ReplicationRequest {
+  replicationId: number;
+  kind: ReplicationKind;
+  sourceRegion: string;
+  targetRegions: string[];
+  repository: RepositoryName;
+  tag: Tag | null;
+  digest: Digest | null;
+  observedAt: string;
+  blobConcurrency: number;
+}
+
+/** Phases shown in the FerryPhase search attribute. */
+export type ReplicationPhase = 'resolve' | 'replicate' | 'blobs' | 'manifests' | 'tag' | 'verify' | 'announce' | 'done' | 'failed';
+
+function describeReference(request: Pick<ReplicationRequest, 'repository' | 'tag' | 'digest'>): string {
+  if (request.digest === null) return `${request.repository}:${request.tag}`;
+  const tagged = request.tag === null ? `${request.repository}@` : `${request.repository}:${request.tag} `;
+  return `${tagged}${shortDigest(request.digest)}`;
+}
+
+/** A workflow id an operator can read: kind, reference, short digest, replication id. */
+export function replicationWorkflowId(request: Pick<ReplicationRequest, 'kind' | 'repository' | 'tag' | 'digest' | 'replicationId'>): string {
+  const verb = request.kind === 'push' ? 'push' : 'delete';
+  return `${verb} ${describeReference(request)} #${request.replicationId}`;
+}
+
+/** The one-line summary in the Temporal UI's workflow list. */
+export function replicationSummary(request: ReplicationRequest): string {
+  const verb = request.kind === 'push' ? '' : 'delete ';
+  return `${verb}${describeReference(request)} ${request.sourceRegion} → ${request.targetRegions.join(', ')}`;
+}
