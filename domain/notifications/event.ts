@@ -1,0 +1,60 @@
+// What every registry's notification becomes once parsed at the edge. The
+// Distribution, Harbor and ACR parsers each produce these values; nothing
+// downstream knows which registry sent the notification.
+// No Node built-ins: workflow code imports these types.
+import type { Digest, RepositoryName, Tag } from '../reference';
+
+/** A manifest landed in the source registry; `tag` is a hint to confirm, never trusted (§2.3, distribution#2625). */
+export interface PushEvent {
+  kind: 'push';
+  eventId: string;
+  repository: RepositoryName;
+  digest: Digest;
+  tag: Tag | null;
+  mediaType: string;
+  size: number;
+  occurredAt: string;
+}
+
+/** A manifest or a blob was deleted by digest; which one is decided on storage. */
+export interface DeleteDigestEvent {
+  kind: 'delete-digest';
+  eventId: string;
+  repository: RepositoryName;
+  digest: Digest;
+  occurredAt: string;
+}
+
+export interface DeleteTagEvent {
+  kind: 'delete-tag';
+  eventId: string;
+  repository: RepositoryName;
+  tag: Tag;
+  occurredAt: string;
+}
+
+/**
+ * A well-formed event Ferry has nothing to do for (blob push, pull, mount,
+ * unknown action). Acknowledged, never rejected: a 4xx would block the
+ * registry's notification queue forever (distribution#2422).
+ */
+export interface IgnoredEvent {
+  kind: 'ignored';
+  eventId: string | null;
+  reason: string;
+}
+
+export type RegistryEvent = PushEvent | DeleteDigestEvent | DeleteTagEvent | IgnoredEvent;
+
+export type NotificationErrorCode = 'MALFORMED_ENVELOPE' | 'INVALID_FIELD' | 'INVALID_REFERENCE';
+
+/** A notification that cannot be read; the message names the event and the field. */
+export class NotificationError extends Error {
+  constructor(
+    readonly code: NotificationErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NotificationError';
+  }
+}
