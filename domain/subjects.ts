@@ -1,0 +1,83 @@
+// NATS subjects Ferry publishes on, one scheme, one place.
+//
+//   ferry.replicated.<region>.<repository>.<tag>.<digest hex>   a reference is pullable in <region>
+//   ferry.deleted.<region>.<repository>.<tag>.<digest hex>      a delete was applied in <region>
+//   ferry.failed.<region>.<repository>.<tag>.<digest hex>       replication into <region> failed for good
+//   ferry.outcome.<repository>.<tag>.<digest hex>               every region finished (succeeded or failed)
+//
+// <repository> keeps its '/' (legal in a NATS token) with '.' written as '%2E';
+// <tag> likewise, and '-' when the push was by digest only (a tag never starts
+// with '-'); <digest hex> is '-' for a tag delete. Subscribers filter with wildcards, reading only their traffic:
+//   one tag in one region:     ferry.replicated.westeurope.demo/app.v2.*
+//   one digest in one region:  ferry.replicated.westeurope.demo/app.*.<hex>
+//   everything in one region:  ferry.replicated.westeurope.>
+import { digestHex, type Digest, type RepositoryName, type Tag } from './reference';
+
+export const STREAM_NAME = 'FERRY';
+export const STREAM_SUBJECTS = ['ferry.>'];
+const ABSENT = '-';
+
+function token(value: string): string {
+  return value.replaceAll('.', '%2E');
+}
+
+function referenceTokens(repository: RepositoryName, tag: Tag | null, digest: Digest | null): string {
+  return `${token(repository)}.${tag === null ? ABSENT : token(tag)}.${digest === null ? ABSENT : digestHex(digest)}`;
+}
+
+export function replicatedSubject(region: string, repository: RepositoryName, tag: Tag | null, digest: Digest): string {
+  return `ferry.replicated.${region}.${referenceTokens(repository, tag, digest)}`;
+}
+
+export function deletedSubject(region: string, repository: RepositoryName, tag: Tag | null, digest: Digest | null): string {
+  return `ferry.deleted.${region}.${referenceTokens(repository, tag, digest)}`;
+}
+
+export function failedSubject(region: string, repository: RepositoryName, tag: Tag | null, digest: Digest | null): string {
+  return `ferry.failed.${region}.${referenceTokens(repository, tag, digest)}`;
+}
+
+export function outcomeSubject(repository: RepositoryName, tag: Tag | null, digest: Digest | null): string {
+  return `ferry.outcome.${referenceTokens(repository, tag, digest)}`;
+}
+
+/**
+ * The filter a waiter subscribes with: a tag (any digest) or a digest (any
+ * tag), or every reference of a repository; in one region or, with '*', any.
+ */
+export function regionMessageFilter(region: string, repository: RepositoryName, reference?: { tag: Tag } | { digest: Digest }, kind: RegionMessage['kind'] = 'replicated'): string {
+  const tagToken = reference && 'tag' in reference ? token(reference.tag) : '*';
+  const digestToken = reference && 'digest' in reference ? digestHex(reference.digest) : '*';
+  return `ferry.${kind}.${region}.${token(repository)}.${tagToken}.${digestToken}`;
+}
+
+/** The body of every region-level message; `replicationId` lets consumers drop stale ones. */
+export interface RegionMessage {
+  kind: 'replicated' | 'deleted' | 'failed';
+  replicationId: number;
+  region: string;
+  sourceRegion: string;
+  repository: RepositoryName;
+  tag: Tag | null;
+  digest: Digest | null;
+  observedAt: string;
+  completedAt: string;
+  /** Set when kind is 'failed'. */
+  failure?: { code: string; reason: string };
+}
+
+export interface OutcomeMessage {
+  replicationId: number;
+  kind: 'push' | 'delete';
+  repository: RepositoryName;
+  tag: Tag | null;
+  digest: Digest | null;
+  sourceRegion: string;
+  succeeded: string[];
+  failed: Array<{ region: string; reason: string }>;
+}
+
+/** JetStream message id: the stream drops a second publish of the same (replication, region). */
+export function messageId(replicationId: number, region: string): string {
+  return `${replicationId}:${region}`;
+}

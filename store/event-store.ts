@@ -1,0 +1,174 @@
+// The event store: append-only events plus projections folded in the same
+// transaction. Every write in Ferry's domain history goes through `append`.
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import type { PoolClient } from 'pg';
+import { dedupeKey, type FerryEvent, type RecordedEvent } from './events';
+import { fold, PROJECTION_TABLES } from './projections';
+
+const schemaSql = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8');
+
+export interface Appended {
+  seq: number;
+  /** False when an event with the same dedupe key was already recorded; nothing changed. */
+  recorded: boolean;
+}
+
+type Sql = Pick<PoolClient, 'query'>;
+
+interface EventRow {
+  seq: string;
+  type: RecordedEvent['type'];
+  replication_id: string | null;
+  region: string | null;
+  data: Record<string, unknown>;
+  recorded_at: Date;
+}
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    seq: Number(row.seq),
+    type: row.type,
+    replicationId: row.replication_id === null ? null : Number(row.replication_id),
+    region: row.region,
+    data: row.data,
+    recordedAt: row.recorded_at,
+  };
+}
+
+export class EventStore {
+  constructor(readonly pool: pg.Pool) {}
+
+  static connect(postgresUrl: string): EventStore {
+    return new EventStore(new pg.Pool({ connectionString: postgresUrl, max: 10 }));
+  }
+
+  async migrate(): Promise<void> {
+    // Serialize concurrent starts (api and workers) creating the schema.
+    await this.transaction(async (sql) => {
+      await sql.query(`SELECT pg_advisory_xact_lock(hashtext('ferry-schema'))`);
+      await sql.query(schemaSql);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async transaction<T>(work: (sql: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Appends an event and folds it, in the caller's transaction or a new one. */
+  async append(event: FerryEvent, sql?: Sql): Promise<Appended> {
+    if (!sql) return this.transaction((client) => this.append(event, client));
+    const replicationId = 'replicationId' in event ? event.replicationId : null;
+    const region = 'region' in event ? event.region : null;
+    const inserted = await sql.query<EventRow>(
+      `INSERT INTO events (type, replication_id, region, data, dedupe_key)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (dedupe_key) DO NOTHING
+       RETURNING seq, type, replication_id, region, data, recorded_at`,
+      [event.type, replicationId, region, JSON.stringify(event.data), dedupeKey(event)],
+    );
+    const row = inserted.rows[0];
+    if (!row) {
+      const existing = await sql.query<{ seq: string }>(`SELECT seq FROM events WHERE dedupe_key = $1`, [dedupeKey(event)]);
+      return { seq: Number(existing.rows[0]!.seq), recorded: false };
+    }
+    await fold(sql, toRecorded(row));
+    return { seq: Number(row.seq), recorded: true };
+  }
+
+  /**
+   * Runs `work` holding the lock of one (region, repository, tag), so the
+   * check of region_tags, the storage write and the event commit happen as one
+   * step with respect to every other replication of that tag.
+   */
+  async withTagLock<T>(region: string, repository: string, tag: string, work: (sql: PoolClient) => Promise<T>): Promise<T> {
+    return this.transaction(async (sql) => {
+      await sql.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`tag:${region}:${repository}:${tag}`]);
+      return work(sql);
+    });
+  }
+
+  /** The replication currently holding a region's tag, if any. */
+  async regionTag(sql: Sql, region: string, repository: string, tag: string): Promise<{ digest: string | null; replicationId: number } | null> {
+    const result = await sql.query<{ digest: string | null; replication_id: string }>(
+      `SELECT digest, replication_id FROM region_tags WHERE region = $1 AND repository = $2 AND tag = $3`,
+      [region, repository, tag],
+    );
+    const row = result.rows[0];
+    return row ? { digest: row.digest, replicationId: Number(row.replication_id) } : null;
+  }
+
+  async eventsOf(replicationId: number): Promise<RecordedEvent[]> {
+    const result = await this.pool.query<EventRow>(
+      `SELECT seq, type, replication_id, region, data, recorded_at FROM events
+       WHERE replication_id = $1 OR (type = 'ReplicationObserved' AND seq = $1) ORDER BY seq`,
+      [replicationId],
+    );
+    return result.rows.map(toRecorded);
+  }
+
+  /** Folds every event, in order, into whichever projection tables `sql` resolves first. */
+  private async foldAll(sql: PoolClient): Promise<number> {
+    let folded = 0;
+    let after = 0;
+    for (;;) {
+      const batch = await sql.query<EventRow>(
+        `SELECT seq, type, replication_id, region, data, recorded_at FROM events WHERE seq > $1 ORDER BY seq LIMIT 1000`,
+        [after],
+      );
+      for (const row of batch.rows) await fold(sql, toRecorded(row));
+      folded += batch.rows.length;
+      const last = batch.rows.at(-1);
+      if (!last) return folded;
+      after = Number(last.seq);
+    }
+  }
+
+  /** Drops the projections and folds every event again, in one transaction. */
+  async rebuildProjections(): Promise<number> {
+    return this.transaction(async (sql) => {
+      await sql.query(`LOCK TABLE events IN SHARE MODE`);
+      await sql.query(`TRUNCATE ${PROJECTION_TABLES.join(', ')}`);
+      return this.foldAll(sql);
+    });
+  }
+
+  /**
+   * Folds the whole log into temporary copies of the projections (pg_temp is
+   * searched first, so the same fold writes there) and lists every row that
+   * differs from the live tables. Appends wait meanwhile, so both see one log.
+   */
+  async diffRebuiltProjections(): Promise<Array<{ table: string; onlyLive: unknown[]; onlyRebuilt: unknown[] }>> {
+    return this.transaction(async (sql) => {
+      await sql.query(`LOCK TABLE events IN SHARE MODE`);
+      const differences = [];
+      for (const table of PROJECTION_TABLES) {
+        await sql.query(`CREATE TEMP TABLE ${table} (LIKE public.${table} INCLUDING ALL) ON COMMIT DROP`);
+      }
+      await this.foldAll(sql);
+      for (const table of PROJECTION_TABLES) {
+        const onlyLive = await sql.query(`SELECT * FROM public.${table} EXCEPT SELECT * FROM pg_temp.${table}`);
+        const onlyRebuilt = await sql.query(`SELECT * FROM pg_temp.${table} EXCEPT SELECT * FROM public.${table}`);
+        if (onlyLive.rows.length > 0 || onlyRebuilt.rows.length > 0) {
+          differences.push({ table, onlyLive: onlyLive.rows, onlyRebuilt: onlyRebuilt.rows });
+        }
+      }
+      return differences;
+    });
+  }
+}

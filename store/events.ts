@@ -1,0 +1,77 @@
+// The domain events Ferry records. The `events` table is the record of truth;
+// each event carries the key that makes appending it idempotent.
+import type { Digest, RepositoryName, Tag } from '../domain/reference';
+import type { ReplicationKind } from '../domain/workflow-contract';
+
+export type CopyMethod = 'server-side' | 'streamed';
+
+export interface ReplicationObservedData {
+  kind: ReplicationKind;
+  sourceRegion: string;
+  targetRegions: string[];
+  repository: RepositoryName;
+  tag: Tag | null;
+  digest: Digest | null;
+  mediaType: string | null;
+  /** The notification's own id: a redelivered notification records nothing new. */
+  eventId: string;
+  occurredAt: string;
+}
+
+interface RegionEvent<T extends string, D> {
+  type: T;
+  replicationId: number;
+  region: string;
+  data: D;
+}
+
+export type FerryEvent =
+  | { type: 'ReplicationObserved'; data: ReplicationObservedData }
+  | RegionEvent<'BlobCopied', { digest: Digest; size: number; method: CopyMethod; seconds: number }>
+  | RegionEvent<'BlobSkipped', { digest: Digest; size: number }>
+  | RegionEvent<'ManifestsWritten', { repository: RepositoryName; digests: Digest[] }>
+  | RegionEvent<'TagReplicated', { repository: RepositoryName; tag: Tag; digest: Digest }>
+  | RegionEvent<'TagSuperseded', { repository: RepositoryName; tag: Tag; newerReplicationId: number }>
+  | RegionEvent<'CachePurged', { urls: string[] }>
+  | RegionEvent<'CompletionPublished', { subject: string; digest: Digest | null }>
+  | RegionEvent<'DeleteApplied', { repository: RepositoryName; digest: Digest | null; removedTags: Tag[] }>
+  | RegionEvent<'RegionFailed', { code: string; reason: string }>
+  | { type: 'ReplicationFinished'; replicationId: number; data: { succeeded: string[]; failed: string[] } };
+
+export type FerryEventType = FerryEvent['type'];
+
+/** The identity of an event's effect: appending a second event with the same key is a no-op. */
+export function dedupeKey(event: FerryEvent): string {
+  switch (event.type) {
+    case 'ReplicationObserved':
+      return `observed:${event.data.sourceRegion}:${event.data.eventId}`;
+    case 'BlobCopied':
+    case 'BlobSkipped':
+      return `blob:${event.replicationId}:${event.region}:${event.data.digest}`;
+    case 'ManifestsWritten':
+      return `manifests:${event.replicationId}:${event.region}`;
+    case 'TagReplicated':
+    case 'TagSuperseded':
+      return `tag:${event.replicationId}:${event.region}`;
+    case 'CachePurged':
+      return `purge:${event.replicationId}:${event.region}`;
+    case 'CompletionPublished':
+      return `published:${event.replicationId}:${event.region}`;
+    case 'DeleteApplied':
+      return `delete:${event.replicationId}:${event.region}`;
+    case 'RegionFailed':
+      return `failed:${event.replicationId}:${event.region}`;
+    case 'ReplicationFinished':
+      return `finished:${event.replicationId}`;
+  }
+}
+
+/** A stored event, as read back from the table. */
+export interface RecordedEvent {
+  seq: number;
+  type: FerryEventType;
+  replicationId: number | null;
+  region: string | null;
+  data: Record<string, unknown>;
+  recordedAt: Date;
+}

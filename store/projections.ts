@@ -1,0 +1,117 @@
+// Folds one event into the projections. The same function runs live (inside
+// the transaction that appends the event) and when the projections are rebuilt
+// from the log, so both paths agree by construction; a test checks it anyway.
+import type { PoolClient } from 'pg';
+import { replicationWorkflowId } from '../domain/workflow-contract';
+import type { RecordedEvent, ReplicationObservedData } from './events';
+
+export const PROJECTION_TABLES = ['replications', 'replication_regions', 'region_tags'] as const;
+
+type Sql = Pick<PoolClient, 'query'>;
+
+/** Moves a region's tag to (digest, replicationId) unless a newer replication already holds it. */
+async function advanceTag(
+  sql: Sql,
+  at: Date,
+  region: string,
+  repository: string,
+  tag: string,
+  digest: string | null,
+  replicationId: number,
+): Promise<void> {
+  await sql.query(
+    `INSERT INTO region_tags (region, repository, tag, digest, replication_id, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (region, repository, tag) DO UPDATE
+       SET digest = EXCLUDED.digest, replication_id = EXCLUDED.replication_id, updated_at = EXCLUDED.updated_at
+       WHERE region_tags.replication_id < EXCLUDED.replication_id`,
+    [region, repository, tag, digest, replicationId, at],
+  );
+}
+
+async function foldObserved(sql: Sql, event: RecordedEvent, data: ReplicationObservedData): Promise<void> {
+  const id = event.seq;
+  const at = event.recordedAt;
+  await sql.query(
+    `INSERT INTO replications (id, kind, source_region, repository, tag, digest, media_type, workflow_id, observed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [id, data.kind, data.sourceRegion, data.repository, data.tag, data.digest, data.mediaType, replicationWorkflowId({ ...data, replicationId: id }), at],
+  );
+  await sql.query(
+    `INSERT INTO replication_regions (replication_id, region, state, updated_at)
+     SELECT $1, region, 'pending', $3 FROM unnest($2::text[]) AS region`,
+    [id, data.targetRegions, at],
+  );
+  // The source registry has already applied this change to its own storage.
+  if (data.kind === 'push' && data.tag !== null) {
+    await advanceTag(sql, at, data.sourceRegion, data.repository, data.tag, data.digest, id);
+  } else if (data.kind === 'delete-tag' && data.tag !== null) {
+    await advanceTag(sql, at, data.sourceRegion, data.repository, data.tag, null, id);
+  } else if (data.kind === 'delete-digest') {
+    await sql.query(
+      `UPDATE region_tags SET digest = NULL, replication_id = $4, updated_at = $5
+       WHERE region = $1 AND repository = $2 AND digest = $3 AND replication_id < $4`,
+      [data.sourceRegion, data.repository, data.digest, id, at],
+    );
+  }
+}
+
+async function touchRegion(sql: Sql, event: RecordedEvent, assignments: string, values: unknown[] = []): Promise<void> {
+  await sql.query(
+    `UPDATE replication_regions SET ${assignments}, updated_at = $3
+     WHERE replication_id = $1 AND region = $2`,
+    [event.replicationId, event.region, event.recordedAt, ...values],
+  );
+}
+
+/** The union of fields the fold reads from region-level events' data. */
+interface FoldedFields {
+  size: number;
+  repository: string;
+  tag: string;
+  digest: string;
+  removedTags: string[];
+  code: string;
+  reason: string;
+  succeeded: string[];
+  failed: string[];
+}
+
+export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
+  const data = event.data as unknown as FoldedFields;
+  switch (event.type) {
+    case 'ReplicationObserved':
+      return foldObserved(sql, event, event.data as unknown as ReplicationObservedData);
+    case 'BlobCopied':
+      return touchRegion(sql, event, `state = 'copying', blobs_copied = blobs_copied + 1, bytes_copied = bytes_copied + $4`, [data.size]);
+    case 'BlobSkipped':
+      return touchRegion(sql, event, `state = 'copying', blobs_skipped = blobs_skipped + 1, bytes_skipped = bytes_skipped + $4`, [data.size]);
+    case 'ManifestsWritten':
+    case 'CachePurged':
+    case 'TagSuperseded':
+      return touchRegion(sql, event, `state = 'copying'`);
+    case 'TagReplicated':
+      await advanceTag(sql, event.recordedAt, event.region!, data.repository, data.tag, data.digest, event.replicationId!);
+      return touchRegion(sql, event, `tag_moved = true`);
+    case 'DeleteApplied':
+      for (const tag of data.removedTags) {
+        await advanceTag(sql, event.recordedAt, event.region!, data.repository, tag, null, event.replicationId!);
+      }
+      return;
+    case 'CompletionPublished':
+      return touchRegion(sql, event, `state = 'replicated', replicated_at = $3`);
+    case 'RegionFailed':
+      return touchRegion(sql, event, `state = 'failed', failure = $4`, [`${data.code}: ${data.reason}`]);
+    case 'ReplicationFinished': {
+      const failed = data.failed.length;
+      const succeeded = data.succeeded.length;
+      const outcome = failed === 0 ? 'succeeded' : succeeded === 0 ? 'failed' : 'partial';
+      await sql.query(`UPDATE replications SET outcome = $2, finished_at = $3 WHERE id = $1`, [
+        event.replicationId,
+        outcome,
+        event.recordedAt,
+      ]);
+      return;
+    }
+  }
+}

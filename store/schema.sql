@@ -1,0 +1,61 @@
+-- Ferry's event store. `events` is append-only and the record of truth;
+-- every other table is a projection folded from it (store/projections.ts),
+-- in the same transaction as the event, and rebuildable from scratch.
+
+CREATE TABLE IF NOT EXISTS events (
+  seq            bigserial PRIMARY KEY,
+  type           text        NOT NULL,
+  replication_id bigint,
+  region         text,
+  data           jsonb       NOT NULL,
+  -- Effect once: a retried activity or a duplicated notification appends nothing.
+  dedupe_key     text        NOT NULL UNIQUE,
+  recorded_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS events_by_replication ON events (replication_id, seq);
+
+-- One row per accepted push or delete, keyed by the seq of its observation event.
+CREATE TABLE IF NOT EXISTS replications (
+  id             bigint      PRIMARY KEY,
+  kind           text        NOT NULL,
+  source_region  text        NOT NULL,
+  repository     text        NOT NULL,
+  tag            text,
+  digest         text,
+  media_type     text,
+  workflow_id    text        NOT NULL,
+  observed_at    timestamptz NOT NULL,
+  outcome        text        NOT NULL DEFAULT 'pending',
+  finished_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS replications_by_reference ON replications (repository, tag, id);
+CREATE INDEX IF NOT EXISTS replications_by_digest ON replications (repository, digest, id);
+
+-- Per replication, per target region: where it stands.
+CREATE TABLE IF NOT EXISTS replication_regions (
+  replication_id bigint      NOT NULL,
+  region         text        NOT NULL,
+  state          text        NOT NULL,
+  blobs_copied   integer     NOT NULL DEFAULT 0,
+  blobs_skipped  integer     NOT NULL DEFAULT 0,
+  bytes_copied   bigint      NOT NULL DEFAULT 0,
+  bytes_skipped  bigint      NOT NULL DEFAULT 0,
+  tag_moved      boolean     NOT NULL DEFAULT false,
+  failure        text,
+  replicated_at  timestamptz,
+  updated_at     timestamptz NOT NULL,
+  PRIMARY KEY (replication_id, region)
+);
+CREATE INDEX IF NOT EXISTS replication_regions_by_state ON replication_regions (state, region);
+
+-- What each region's tag points at, and which replication put it there.
+-- The fencing token for "no tag regression": a tag only moves forward in replication id.
+CREATE TABLE IF NOT EXISTS region_tags (
+  region         text        NOT NULL,
+  repository     text        NOT NULL,
+  tag            text        NOT NULL,
+  digest         text,
+  replication_id bigint      NOT NULL,
+  updated_at     timestamptz NOT NULL,
+  PRIMARY KEY (region, repository, tag)
+);
