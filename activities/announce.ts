@@ -1,0 +1,82 @@
+// Telling the world: per-region messages and the all-regions outcome on NATS
+// JetStream, each recorded in the event store. A retried publish carries the
+// same message id, so the stream keeps one copy (invariant 4, "effect once").
+import { connect, nanos, type JetStreamClient, type NatsConnection } from 'nats';
+import {
+  STREAM_NAME,
+  STREAM_SUBJECTS,
+  deletedSubject,
+  failedSubject,
+  messageId,
+  outcomeSubject,
+  replicatedSubject,
+  type OutcomeMessage,
+  type RegionMessage,
+} from '../domain/subjects';
+import type { EventStore } from '../store/event-store';
+
+/** How long JetStream remembers message ids; retries of one publish fall well inside it. */
+const DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
+const RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+
+export interface Announcer {
+  nats: NatsConnection;
+  jetstream: JetStreamClient;
+}
+
+/** Connects and makes sure the FERRY stream exists with its dedupe window. Idempotent. */
+export async function connectAnnouncer(natsUrl: string): Promise<Announcer> {
+  const nats = await connect({ servers: natsUrl, name: 'ferry', maxReconnectAttempts: -1 });
+  const manager = await nats.jetstreamManager();
+  const config = { subjects: STREAM_SUBJECTS, duplicate_window: nanos(DUPLICATE_WINDOW_MS), max_age: nanos(RETENTION_MS) };
+  try {
+    await manager.streams.info(STREAM_NAME);
+    await manager.streams.update(STREAM_NAME, config);
+  } catch {
+    await manager.streams.add({ name: STREAM_NAME, ...config });
+  }
+  return { nats, jetstream: nats.jetstream() };
+}
+
+function regionSubject(message: RegionMessage): string {
+  switch (message.kind) {
+    case 'replicated':
+      return replicatedSubject(message.region, message.repository, message.tag, message.digest!);
+    case 'deleted':
+      return deletedSubject(message.region, message.repository, message.tag, message.digest);
+    case 'failed':
+      return failedSubject(message.region, message.repository, message.tag, message.digest);
+  }
+}
+
+export function createAnnounceActivities({ announcer, store }: { announcer: Announcer; store: EventStore }) {
+  async function publish(subject: string, id: string, body: unknown): Promise<void> {
+    await announcer.jetstream.publish(subject, new TextEncoder().encode(JSON.stringify(body)), { msgID: id });
+  }
+
+  return {
+    /** Publishes a region's completion (or failure), then records it. */
+    async announceRegion(message: Omit<RegionMessage, 'completedAt'>): Promise<string> {
+      const full: RegionMessage = { ...message, completedAt: new Date().toISOString() };
+      const subject = regionSubject(full);
+      await publish(subject, messageId(message.replicationId, message.region), full);
+      const base = { replicationId: message.replicationId, region: message.region };
+      if (message.kind === 'failed') {
+        await store.append({ type: 'RegionFailed', ...base, data: message.failure! });
+      } else {
+        await store.append({ type: 'CompletionPublished', ...base, data: { subject, digest: message.digest } });
+      }
+      return subject;
+    },
+
+    /** Publishes which regions succeeded and which failed, once every region finished. */
+    async announceOutcome(outcome: OutcomeMessage): Promise<void> {
+      await publish(outcomeSubject(outcome.repository, outcome.tag, outcome.digest), messageId(outcome.replicationId, 'outcome'), outcome);
+      await store.append({
+        type: 'ReplicationFinished',
+        replicationId: outcome.replicationId,
+        data: { succeeded: outcome.succeeded, failed: outcome.failed.map((failure) => failure.region) },
+      });
+    },
+  };
+}

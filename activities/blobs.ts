@@ -1,0 +1,260 @@
+// Copying one blob into one target region: the only place blob bytes move.
+//
+// Present in the target with the right size: skip (keys are content addresses,
+// and nothing unverified is ever written under one). Otherwise:
+//   - same S3 endpoint and credentials: hash the source, then server-side
+//     CopyObject conditioned on the ETag that was hashed;
+//   - otherwise: stream the source into a multipart upload, hashing as it goes.
+//     The object becomes visible only at CompleteMultipartUpload, which runs
+//     after the digest matched. Heartbeats carry the upload id, so a retried
+//     attempt continues from the parts already uploaded (ListParts).
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  ListPartsCommand,
+  NoSuchUpload,
+  UploadPartCommand,
+  type CompletedPart,
+} from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { sharesStorageEndpoint } from '../domain/config';
+import type { Digest } from '../domain/reference';
+import { FailureType } from '../domain/workflow-contract';
+import type { CopyMethod } from '../store/events';
+import type { EventStore } from '../store/event-store';
+import { storageOf, type RegionStorage, type Storages } from './storage';
+
+export interface CopyBlobInput {
+  replicationId: number;
+  sourceRegion: string;
+  targetRegion: string;
+  digest: Digest;
+  size: number;
+}
+
+export interface CopyBlobResult {
+  outcome: 'copied' | 'skipped';
+  method: CopyMethod | null;
+  /** Bytes this attempt uploaded to the target (0 for skips and server-side copies). */
+  bytesSent: number;
+}
+
+/** Heartbeat details: enough to resume a multipart upload, and progress for the UI. */
+export interface CopyProgress {
+  uploadId: string | null;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+interface CopyDeps {
+  storages: Storages;
+  store: EventStore;
+  partSizeBytes: number;
+}
+
+function corrupt(input: CopyBlobInput, actual: string, bytes: number): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `source blob ${input.digest} in ${input.sourceRegion} is corrupt: ${bytes} bytes hash to ${actual}`,
+    FailureType.sourceBlobCorrupt,
+  );
+}
+
+function heartbeat(progress: CopyProgress): void {
+  Context.current().heartbeat(progress);
+}
+
+/** Reads the source once, hashing every byte and handing each part-sized run to `onPart`. */
+async function hashInParts(
+  stream: Readable,
+  partSize: number,
+  onPart: (part: Buffer, partNumber: number) => Promise<void>,
+): Promise<{ hash: Hash; bytes: number }> {
+  const hash = createHash('sha256');
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let bytes = 0;
+  let partNumber = 1;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    while (pendingBytes >= partSize) {
+      const joined = Buffer.concat(pending, pendingBytes);
+      await onPart(joined.subarray(0, partSize), partNumber++);
+      const rest = joined.subarray(partSize);
+      pending = rest.length > 0 ? [rest] : [];
+      pendingBytes = rest.length;
+    }
+  }
+  if (pendingBytes > 0 || partNumber === 1) await onPart(Buffer.concat(pending, pendingBytes), partNumber);
+  return { hash, bytes };
+}
+
+async function openSource(source: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<{ stream: Readable; etag: string }> {
+  const key = source.layout.blobData(input.digest);
+  const head = await source.head(key, signal);
+  if (head === null) {
+    throw ApplicationFailure.nonRetryable(
+      `source blob ${input.digest} is missing from ${input.sourceRegion}`,
+      FailureType.sourceBlobMissing,
+    );
+  }
+  if (head.size !== input.size) {
+    throw ApplicationFailure.nonRetryable(
+      `source blob ${input.digest} in ${input.sourceRegion} has ${head.size} bytes, the manifest says ${input.size}`,
+      FailureType.sourceBlobCorrupt,
+    );
+  }
+  const stream = await source.getStream(key, signal);
+  if (stream === null) {
+    throw ApplicationFailure.nonRetryable(`source blob ${input.digest} vanished from ${input.sourceRegion}`, FailureType.sourceBlobMissing);
+  }
+  return { stream, etag: head.etag };
+}
+
+async function serverSideCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<void> {
+  const { stream, etag } = await openSource(source, input, signal);
+  let done = 0;
+  const { hash, bytes } = await hashInParts(stream, 8 * 1024 * 1024, async (part) => {
+    done += part.length;
+    heartbeat({ uploadId: null, bytesDone: done, bytesTotal: input.size });
+  });
+  const actual = `sha256:${hash.digest('hex')}`;
+  if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
+  // The ETag condition makes the copied bytes exactly the bytes just verified.
+  await target.s3.send(
+    new CopyObjectCommand({
+      Bucket: target.bucket,
+      Key: target.layout.blobData(input.digest),
+      CopySource: encodeURI(`${source.bucket}/${source.layout.blobData(input.digest)}`),
+      CopySourceIfMatch: etag,
+      ContentType: 'application/octet-stream',
+      MetadataDirective: 'REPLACE',
+    }),
+    { abortSignal: signal },
+  );
+}
+
+async function uploadedParts(target: RegionStorage, key: string, uploadId: string): Promise<Map<number, CompletedPart & { size: number }> | null> {
+  const parts = new Map<number, CompletedPart & { size: number }>();
+  let marker: string | undefined;
+  try {
+    do {
+      const page = await target.s3.send(
+        new ListPartsCommand({ Bucket: target.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }),
+      );
+      for (const part of page.Parts ?? []) {
+        parts.set(part.PartNumber!, { PartNumber: part.PartNumber!, ETag: part.ETag!, size: part.Size ?? 0 });
+      }
+      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (marker);
+  } catch (error) {
+    if (error instanceof NoSuchUpload) return null;
+    throw error;
+  }
+  return parts;
+}
+
+/** A blob that fits in one part: read it whole, verify, one PutObject. */
+async function smallStreamedCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<number> {
+  const { stream } = await openSource(source, input, signal);
+  const chunks: Buffer[] = [];
+  const { hash, bytes } = await hashInParts(stream, input.size + 1, async (part) => {
+    chunks.push(part);
+  });
+  const actual = `sha256:${hash.digest('hex')}`;
+  if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
+  await target.put(target.layout.blobData(input.digest), Buffer.concat(chunks), signal);
+  return bytes;
+}
+
+async function streamedCopy(
+  source: RegionStorage,
+  target: RegionStorage,
+  input: CopyBlobInput,
+  partSize: number,
+  signal: AbortSignal,
+): Promise<number> {
+  if (input.size <= partSize) return smallStreamedCopy(source, target, input, signal);
+  const key = target.layout.blobData(input.digest);
+  const resumed = Context.current().info.heartbeatDetails as CopyProgress | undefined;
+  let uploadId = resumed?.uploadId ?? null;
+  let already = uploadId ? await uploadedParts(target, key, uploadId) : null;
+  if (!uploadId || !already) {
+    const created = await target.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: key, ContentType: 'application/octet-stream' }),
+      { abortSignal: signal },
+    );
+    uploadId = created.UploadId!;
+    already = new Map();
+  }
+  const activeUpload = uploadId;
+  heartbeat({ uploadId: activeUpload, bytesDone: 0, bytesTotal: input.size });
+
+  const { stream } = await openSource(source, input, signal);
+  const completed: CompletedPart[] = [];
+  let bytesSent = 0;
+  let bytesDone = 0;
+  const { hash, bytes } = await hashInParts(stream, partSize, async (part, partNumber) => {
+    const previous = already.get(partNumber);
+    if (previous && previous.size === part.length) {
+      completed.push({ PartNumber: partNumber, ETag: previous.ETag });
+    } else {
+      const uploaded = await target.s3.send(
+        new UploadPartCommand({ Bucket: target.bucket, Key: key, UploadId: activeUpload, PartNumber: partNumber, Body: part }),
+        { abortSignal: signal },
+      );
+      completed.push({ PartNumber: partNumber, ETag: uploaded.ETag! });
+      bytesSent += part.length;
+    }
+    bytesDone += part.length;
+    heartbeat({ uploadId: activeUpload, bytesDone, bytesTotal: input.size });
+  });
+  const actual = `sha256:${hash.digest('hex')}`;
+  if (actual !== input.digest || bytes !== input.size) {
+    await target.s3.send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: activeUpload }));
+    throw corrupt(input, actual, bytes);
+  }
+  await target.s3.send(
+    new CompleteMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: activeUpload, MultipartUpload: { Parts: completed } }),
+    { abortSignal: signal },
+  );
+  return bytesSent;
+}
+
+export function createBlobActivities({ storages, store, partSizeBytes }: CopyDeps) {
+  return {
+    /** Makes one blob present and verified in one target region. Idempotent. */
+    async copyBlob(input: CopyBlobInput): Promise<CopyBlobResult> {
+      const signal = Context.current().cancellationSignal;
+      const source = storageOf(storages, input.sourceRegion);
+      const target = storageOf(storages, input.targetRegion);
+      const present = await target.head(target.layout.blobData(input.digest), signal);
+      if (present !== null && present.size === input.size) {
+        await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
+        return { outcome: 'skipped', method: null, bytesSent: 0 };
+      }
+      const started = performance.now();
+      const serverSide = sharesStorageEndpoint(source.region, target.region);
+      const bytesSent = serverSide
+        ? await serverSideCopy(source, target, input, signal).then(() => 0)
+        : await streamedCopy(source, target, input, partSizeBytes, signal);
+      const method: CopyMethod = serverSide ? 'server-side' : 'streamed';
+      const seconds = (performance.now() - started) / 1000;
+      await store.append({
+        type: 'BlobCopied',
+        replicationId: input.replicationId,
+        region: input.targetRegion,
+        data: { digest: input.digest, size: input.size, method, seconds },
+      });
+      Context.current().log.info('blob copied', { digest: input.digest, region: input.targetRegion, method, bytes: input.size, seconds });
+      return { outcome: 'copied', method, bytesSent };
+    },
+  };
+}

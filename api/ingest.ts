@@ -1,0 +1,86 @@
+// The ingest edge: registries POST their notifications here, one URL per
+// source region and format. Authentication, content type, size and every
+// name are checked before anything is written.
+//
+//   401 UNAUTHORIZED            no or wrong bearer token
+//   404 UNKNOWN_REGION          the URL names a region Ferry does not know (a configuration error: loud on purpose)
+//   413 BODY_TOO_LARGE          over ingest.maxBodyBytes
+//   415 UNSUPPORTED_MEDIA_TYPE  not a Distribution envelope or JSON
+//   400 MALFORMED_ENVELOPE / INVALID_FIELD / INVALID_REFERENCE
+//                               cannot come from a real registry, which validates names itself
+//   202                         accepted; events Ferry does not act on (blob push, pull, mount,
+//                               unknown actions) are acknowledged and ignored, because a 4xx
+//                               would block the registry's delivery queue forever
+//   503 UNAVAILABLE             Postgres or Temporal is down; the registry retries
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { regionByName } from '../domain/config';
+import { parseDistributionEnvelope } from '../domain/notifications/distribution';
+import { NotificationError, type RegistryEvent } from '../domain/notifications/event';
+import { acceptEvent, type ActionableEvent, type ReplicationStarter } from './replications';
+
+export const DISTRIBUTION_MEDIA_TYPES = [
+  'application/vnd.docker.distribution.events.v1+json',
+  'application/vnd.docker.distribution.events.v2+json',
+];
+
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+function authorized(request: FastifyRequest, token: string): boolean {
+  const header = request.headers.authorization ?? '';
+  const expected = Buffer.from(`Bearer ${token}`);
+  const given = Buffer.from(header);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function isActionable(event: RegistryEvent): event is ActionableEvent {
+  return event.kind !== 'ignored';
+}
+
+export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarter): Promise<void> {
+  for (const mediaType of DISTRIBUTION_MEDIA_TYPES) {
+    app.addContentTypeParser(mediaType, { parseAs: 'string', bodyLimit: deps.config.ingest.maxBodyBytes }, (_request, body, done) => {
+      try {
+        done(null, JSON.parse(body as string));
+      } catch {
+        done(new ApiError(400, 'MALFORMED_ENVELOPE', 'the body is not valid JSON'), undefined);
+      }
+    });
+  }
+
+  app.post<{ Params: { region: string } }>(
+    '/v1/notifications/distribution/:region',
+    { bodyLimit: deps.config.ingest.maxBodyBytes },
+    async (request, reply: FastifyReply) => {
+      if (!authorized(request, deps.config.ingest.token)) {
+        throw new ApiError(401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required');
+      }
+      const region = regionByName(deps.config, request.params.region);
+      if (!region) throw new ApiError(404, 'UNKNOWN_REGION', `region "${request.params.region}" is not configured`);
+      let events: RegistryEvent[];
+      try {
+        events = parseDistributionEnvelope(request.body);
+      } catch (error) {
+        if (error instanceof NotificationError) throw new ApiError(400, error.code, error.message);
+        throw error;
+      }
+      const accepted = [];
+      for (const event of events.filter(isActionable)) {
+        const result = await acceptEvent(deps, region.name, event);
+        request.log.info({ replicationId: result.replicationId, workflowId: result.workflowId, duplicate: result.duplicate, region: region.name, digest: 'digest' in event ? event.digest : null }, 'notification accepted');
+        accepted.push(result);
+      }
+      const ignored = events.filter((event) => event.kind === 'ignored').map((event) => ({ eventId: event.eventId, reason: event.reason }));
+      return reply.code(202).send({ accepted, ignored });
+    },
+  );
+}

@@ -1,0 +1,24 @@
+// The API process: ingest for registry notifications.
+import { Client, Connection } from '@temporalio/client';
+import pino from 'pino';
+import { loadConfig } from '../domain/config';
+import { EventStore } from '../store/event-store';
+import { buildServer } from './server';
+
+const config = loadConfig();
+const logger = pino({ level: config.logLevel, base: { service: 'ferry-api' } });
+const store = EventStore.connect(config.postgresUrl);
+await store.migrate();
+const connection = await Connection.connect({ address: config.temporal.address });
+const temporal = new Client({ connection, namespace: config.temporal.namespace });
+const app = await buildServer({ config, store, temporal, logger });
+await app.listen({ host: config.ingest.host, port: config.ingest.port });
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void app
+      .close()
+      .then(() => Promise.all([connection.close(), store.close()]))
+      .then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,41 @@
+// The HTTP API: one Fastify instance, route groups as plugins, one error shape
+// `{ error: { code, message } }` with a stable code and a human sentence.
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ApiError, ingestRoutes } from './ingest';
+import type { ReplicationStarter } from './replications';
+
+export interface ApiDeps extends ReplicationStarter {
+  logger: Logger;
+}
+
+function asApiError(error: FastifyError | ApiError | Error): ApiError {
+  if (error instanceof ApiError) return error;
+  const fastifyError = error as FastifyError;
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, 'BODY_TOO_LARGE', 'the body is larger than ingest.maxBodyBytes');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send application/vnd.docker.distribution.events.v1+json, …v2+json or application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError(400, 'MALFORMED_ENVELOPE', 'the body is not valid JSON');
+  }
+  if (fastifyError.statusCode !== undefined && fastifyError.statusCode < 500) {
+    return new ApiError(fastifyError.statusCode, fastifyError.code ?? 'BAD_REQUEST', fastifyError.message);
+  }
+  // Postgres or Temporal unreachable: the sender should retry, and nothing was acknowledged.
+  return new ApiError(503, 'UNAVAILABLE', 'Ferry cannot record this right now; retry');
+}
+
+export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: deps.config.ingest.maxBodyBytes });
+  app.setErrorHandler((error, request, reply) => {
+    const apiError = asApiError(error as FastifyError);
+    if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    void reply.code(apiError.statusCode).send({ error: { code: apiError.code, message: apiError.message } });
+  });
+  app.get('/healthz', async () => ({ ok: true }));
+  await app.register(async (scope) => ingestRoutes(scope, deps));
+  return app;
+}

@@ -1,0 +1,48 @@
+// Builds Ferry's Temporal workers: one on the control queue (workflows and
+// the announce activities) and one per region queue (that region's storage,
+// registry and cache work). Production runs the region workers near their
+// region (config `worker.queues`); locally one process serves every queue.
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
+import { createActivities, type ActivityDeps } from '../activities/index';
+import { CONTROL_TASK_QUEUE, regionTaskQueue } from '../domain/workflow-contract';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** Bundles workflow code once per process. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: undefined });
+  return bundle;
+}
+
+export interface WorkerOptions {
+  connection: NativeConnection;
+  /** Task queues to poll; default: control plus every configured region. */
+  queues?: string[];
+  /** How long in-flight activities may finish on shutdown. */
+  shutdownGraceTime?: string;
+}
+
+export function allQueues(deps: ActivityDeps): string[] {
+  return [CONTROL_TASK_QUEUE, ...deps.config.regions.map((region) => regionTaskQueue(region.name))];
+}
+
+export async function createWorkers(deps: ActivityDeps, options: WorkerOptions): Promise<Worker[]> {
+  const activities = createActivities(deps);
+  const queues = options.queues ?? allQueues(deps);
+  return Promise.all(
+    queues.map(async (taskQueue) =>
+      Worker.create({
+        connection: options.connection,
+        namespace: deps.config.temporal.namespace,
+        taskQueue,
+        activities,
+        ...(taskQueue === CONTROL_TASK_QUEUE ? { workflowBundle: await workflowBundle() } : {}),
+        shutdownGraceTime: options.shutdownGraceTime ?? '10s',
+        maxConcurrentActivityTaskExecutions: 32,
+      }),
+    ),
+  );
+}

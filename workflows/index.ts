@@ -1,0 +1,3 @@
+// Every workflow the control worker runs.
+export { replicatePush } from './replicate';
+export { replicateToRegion } from './replicate-region';
