@@ -1,0 +1,117 @@
+// The field readers the notification parsers share. Each reads one field of a
+// JSON object and, when the field is wrong, names its full path in the error,
+// so whoever reads the error can find the field in the payload.
+// Distribution and ACR describe a push or a delete the same way, in a `target`
+// object; the two builders below read that shape for both.
+// No Node built-ins: workflow code imports domain/.
+import { isManifestMediaType } from '../manifest';
+import { InvalidReferenceError, parseDigest, parseRepositoryName, parseTag, type RepositoryName } from '../reference';
+import { NotificationError, type RegistryEvent } from './event';
+
+// RFC 3339 as Go, ACR and Harbor write it (fractional seconds or none, `Z` or
+// a numeric offset). Date.parse alone would also accept strings such as "1"
+// or "May 5".
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
+
+export type JsonObject = Record<string, unknown>;
+
+/** An object's fields, with the path prefix every error names. */
+export interface Fields {
+  readonly value: JsonObject;
+  readonly field: (name: string) => string;
+}
+
+/**
+ * A push whose `target` names a manifest: Distribution's and ACR's shape.
+ * A push of any media type Ferry cannot replicate is ignored.
+ */
+export function manifestPush(event: Fields, eventId: string, target: Fields): RegistryEvent {
+  const mediaType = requiredString(target, 'mediaType');
+  if (!isManifestMediaType(mediaType)) {
+    return { kind: 'ignored', eventId, reason: `push of unsupported manifest media type ${JSON.stringify(mediaType)}` };
+  }
+  return {
+    kind: 'push',
+    eventId,
+    repository: reference(parseRepositoryName, target, 'repository'),
+    digest: reference(parseDigest, target, 'digest'),
+    tag: isSet(target, 'tag') ? reference(parseTag, target, 'tag') : null,
+    mediaType,
+    size: manifestSize(target),
+    occurredAt: timestamp(event, 'timestamp'),
+  };
+}
+
+/**
+ * A delete whose `target` names a digest (manifest or blob: the same shape,
+ * told apart later on storage) or, for a tag delete, only the tag. What a
+ * delete naming neither means is the registry's to say: `namesNeither`.
+ */
+export function deleteFromTarget(
+  event: Fields,
+  eventId: string,
+  target: Fields,
+  namesNeither: (repository: RepositoryName) => RegistryEvent,
+): RegistryEvent {
+  const repository = reference(parseRepositoryName, target, 'repository');
+  const occurredAt = timestamp(event, 'timestamp');
+  if (isSet(target, 'digest')) {
+    return { kind: 'delete-digest', eventId, repository, digest: reference(parseDigest, target, 'digest'), occurredAt };
+  }
+  if (isSet(target, 'tag')) {
+    return { kind: 'delete-tag', eventId, repository, tag: reference(parseTag, target, 'tag'), occurredAt };
+  }
+  return namesNeither(repository);
+}
+
+export function objectField(fields: Fields, name: string): Fields {
+  const value = fields.value[name];
+  if (!isObject(value)) throw new NotificationError('INVALID_FIELD', `${fields.field(name)} is not a JSON object`);
+  return { value, field: (child) => fields.field(`${name}.${child}`) };
+}
+
+export function requiredString(fields: Fields, name: string): string {
+  const value = fields.value[name];
+  if (typeof value !== 'string' || value === '') {
+    throw new NotificationError('INVALID_FIELD', `${fields.field(name)} must be a non-empty string`);
+  }
+  return value;
+}
+
+// Go omits or zeroes unset fields, and ACR follows Distribution's Go structs:
+// an empty string means "not set" either way.
+function isSet(fields: Fields, name: string): boolean {
+  const value = fields.value[name];
+  return value !== undefined && value !== '';
+}
+
+export function reference<T>(parse: (value: unknown) => T, fields: Fields, name: string): T {
+  try {
+    return parse(fields.value[name]);
+  } catch (error) {
+    if (error instanceof InvalidReferenceError) {
+      throw new NotificationError('INVALID_REFERENCE', `${fields.field(name)} is an ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+function manifestSize(target: Fields): number {
+  const { size } = target.value;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new NotificationError('INVALID_FIELD', `${target.field('size')} must be a non-negative integer`);
+  }
+  return size;
+}
+
+export function timestamp(fields: Fields, name: string): string {
+  const value = requiredString(fields, name);
+  if (!RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
+    throw new NotificationError('INVALID_FIELD', `${fields.field(name)} is not an RFC 3339 date: ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
