@@ -1,9 +1,10 @@
 // The ingest edge: registries POST their notifications here, one URL per
-// source region and format. Authentication, content type, size and every
+// source region and format: /v1/notifications/{distribution|harbor|acr}/<region>. Authentication, content type, size and every
 // name are checked before anything is written.
 //
 //   401 UNAUTHORIZED            no or wrong bearer token
-//   404 UNKNOWN_REGION          the URL names a region Ferry does not know (a configuration error: loud on purpose)
+//   404 UNKNOWN_REGION/FORMAT   the URL names a region or format Ferry does not know (a configuration
+//                               error: loud on purpose, the registry keeps the event and retries)
 //   413 BODY_TOO_LARGE          over ingest.maxBodyBytes
 //   415 UNSUPPORTED_MEDIA_TYPE  not a Distribution envelope or JSON
 //   400 MALFORMED_ENVELOPE / INVALID_FIELD / INVALID_REFERENCE
@@ -15,14 +16,25 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { regionByName } from '../domain/config';
+import { parseAcrWebhook } from '../domain/notifications/acr';
 import { parseDistributionEnvelope } from '../domain/notifications/distribution';
 import { NotificationError, type RegistryEvent } from '../domain/notifications/event';
+import { parseHarborWebhook } from '../domain/notifications/harbor';
 import { acceptEvent, type ActionableEvent, type ReplicationStarter } from './replications';
 
-export const DISTRIBUTION_MEDIA_TYPES = [
+/** JSON media types beside application/json that registries send. */
+export const NOTIFICATION_MEDIA_TYPES = [
   'application/vnd.docker.distribution.events.v1+json',
   'application/vnd.docker.distribution.events.v2+json',
+  'application/cloudevents+json',
 ];
+
+/** Each registry's notification format, parsed into the same internal events. */
+const PARSERS = new Map<string, (body: unknown) => RegistryEvent[]>([
+  ['distribution', parseDistributionEnvelope],
+  ['harbor', parseHarborWebhook],
+  ['acr', parseAcrWebhook],
+]);
 
 export class ApiError extends Error {
   constructor(
@@ -47,7 +59,7 @@ function isActionable(event: RegistryEvent): event is ActionableEvent {
 }
 
 export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarter): Promise<void> {
-  for (const mediaType of DISTRIBUTION_MEDIA_TYPES) {
+  for (const mediaType of NOTIFICATION_MEDIA_TYPES) {
     app.addContentTypeParser(mediaType, { parseAs: 'string', bodyLimit: deps.config.ingest.maxBodyBytes }, (_request, body, done) => {
       try {
         done(null, JSON.parse(body as string));
@@ -57,8 +69,8 @@ export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarte
     });
   }
 
-  app.post<{ Params: { region: string } }>(
-    '/v1/notifications/distribution/:region',
+  app.post<{ Params: { format: string; region: string } }>(
+    '/v1/notifications/:format/:region',
     { bodyLimit: deps.config.ingest.maxBodyBytes },
     async (request, reply: FastifyReply) => {
       if (!authorized(request, deps.config.ingest.token)) {
@@ -66,9 +78,11 @@ export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarte
       }
       const region = regionByName(deps.config, request.params.region);
       if (!region) throw new ApiError(404, 'UNKNOWN_REGION', `region "${request.params.region}" is not configured`);
+      const parse = PARSERS.get(request.params.format);
+      if (!parse) throw new ApiError(404, 'UNKNOWN_FORMAT', `format "${request.params.format}" is not one of ${[...PARSERS.keys()].join(', ')}`);
       let events: RegistryEvent[];
       try {
-        events = parseDistributionEnvelope(request.body);
+        events = parse(request.body);
       } catch (error) {
         if (error instanceof NotificationError) throw new ApiError(400, error.code, error.message);
         throw error;

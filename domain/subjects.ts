@@ -51,6 +51,11 @@ export function regionMessageFilter(region: string, repository: RepositoryName, 
   return `ferry.${kind}.${region}.${token(repository)}.${tagToken}.${digestToken}`;
 }
 
+/** The filter for the all-regions outcome of one digest (any tag) of a repository. */
+export function outcomeFilter(repository: RepositoryName, digest: Digest): string {
+  return `ferry.outcome.${token(repository)}.*.${digestHex(digest)}`;
+}
+
 /** The body of every region-level message; `replicationId` lets consumers drop stale ones. */
 export interface RegionMessage {
   kind: 'replicated' | 'deleted' | 'failed';

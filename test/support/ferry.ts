@@ -1,0 +1,80 @@
+// What stack tests share: the local configuration, the event store, and a
+// JetStream reader that sees Ferry's messages the way a deploy pipeline would.
+import { randomBytes } from 'node:crypto';
+import { connect, consumerOpts, type NatsConnection } from 'nats';
+import { resolveConfig, type ResolvedConfig } from '../../domain/config';
+import type { OutcomeMessage, RegionMessage } from '../../domain/subjects';
+import { EventStore } from '../../store/event-store';
+import { localStackEnv } from './env';
+
+export function localConfig(): ResolvedConfig {
+  return resolveConfig({}, localStackEnv());
+}
+
+/** A repository name no earlier run used, so every test starts from empty storage. */
+export function uniqueRepository(name: string): string {
+  return `it-${Date.now().toString(36)}${randomBytes(3).toString('hex')}/${name}`;
+}
+
+export function connectStore(config = localConfig()): EventStore {
+  return EventStore.connect(config.postgresUrl);
+}
+
+export interface ReceivedMessage<T> {
+  subject: string;
+  body: T;
+  receivedAt: number;
+}
+
+/**
+ * Collects, through a JetStream ordered consumer (so duplicates dropped by the
+ * stream's dedupe window are never seen), every message on `filter`.
+ */
+export class MessageCollector<T = RegionMessage | OutcomeMessage> {
+  readonly messages: Array<ReceivedMessage<T>> = [];
+  private waiters: Array<() => void> = [];
+  private stopped = false;
+
+  private constructor(private readonly nats: NatsConnection) {}
+
+  static async start<T = RegionMessage | OutcomeMessage>(natsUrl: string, filter: string, onMessage?: (message: ReceivedMessage<T>) => void): Promise<MessageCollector<T>> {
+    const nats = await connect({ servers: natsUrl });
+    const collector = new MessageCollector<T>(nats);
+    // An ordered push consumer: the pull-consumer API needs NATS 2.10, Debian ships 2.9.
+    const options = consumerOpts();
+    options.orderedConsumer();
+    options.deliverAll();
+    const messages = await nats.jetstream().subscribe(filter, options);
+    void (async () => {
+      for await (const message of messages) {
+        const received = { subject: message.subject, body: JSON.parse(new TextDecoder().decode(message.data)) as T, receivedAt: Date.now() };
+        collector.messages.push(received);
+        onMessage?.(received);
+        for (const wake of collector.waiters.splice(0)) wake();
+        if (collector.stopped) break;
+      }
+    })();
+    return collector;
+  }
+
+  /** Resolves once at least `count` messages arrived; rejects after `timeoutMs`. */
+  async waitFor(count: number, timeoutMs: number): Promise<Array<ReceivedMessage<T>>> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.messages.length < count) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`expected ${count} messages, got ${this.messages.length}: ${this.messages.map((m) => m.subject).join(', ')}`);
+      }
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, Math.min(left, 500));
+      });
+    }
+    return this.messages;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.nats.close();
+  }
+}
