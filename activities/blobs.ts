@@ -40,7 +40,7 @@ export interface CopyBlobInput {
 export interface CopyBlobResult {
   outcome: 'copied' | 'skipped';
   method: CopyMethod | null;
-  /** Bytes this attempt uploaded to the target (0 for skips and server-side copies). */
+  /** Bytes the final attempt uploaded (0 for skips and server-side copies; less than the size after a resume). */
   bytesSent: number;
 }
 
@@ -50,6 +50,9 @@ export interface CopyProgress {
   bytesDone: number;
   bytesTotal: number;
 }
+
+/** S3's limit for one CopyObject; larger blobs take the streamed path. */
+const MAX_COPY_OBJECT_BYTES = 5 * 1024 ** 3;
 
 interface CopyDeps {
   storages: Storages;
@@ -66,6 +69,16 @@ function corrupt(input: CopyBlobInput, actual: string, bytes: number): Applicati
 
 function heartbeat(progress: CopyProgress): void {
   Context.current().heartbeat(progress);
+}
+
+/** Keeps heartbeating through one long S3 call (a server-side copy of gigabytes). */
+async function heartbeatDuring<T>(work: Promise<T>, progress: CopyProgress): Promise<T> {
+  const timer = setInterval(() => heartbeat(progress), 5_000);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** Reads the source once, hashing every byte and handing each part-sized run to `onPart`. */
@@ -128,7 +141,7 @@ async function serverSideCopy(source: RegionStorage, target: RegionStorage, inpu
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
   // The ETag condition makes the copied bytes exactly the bytes just verified.
-  await target.s3.send(
+  const copy = target.s3.send(
     new CopyObjectCommand({
       Bucket: target.bucket,
       Key: target.layout.blobData(input.digest),
@@ -139,6 +152,7 @@ async function serverSideCopy(source: RegionStorage, target: RegionStorage, inpu
     }),
     { abortSignal: signal },
   );
+  await heartbeatDuring(copy, { uploadId: null, bytesDone: bytes, bytesTotal: input.size });
 }
 
 async function uploadedParts(target: RegionStorage, key: string, uploadId: string): Promise<Map<number, CompletedPart & { size: number }> | null> {
@@ -241,7 +255,7 @@ export function createBlobActivities({ storages, store, partSizeBytes }: CopyDep
         return { outcome: 'skipped', method: null, bytesSent: 0 };
       }
       const started = performance.now();
-      const serverSide = sharesStorageEndpoint(source.region, target.region);
+      const serverSide = sharesStorageEndpoint(source.region, target.region) && input.size <= MAX_COPY_OBJECT_BYTES;
       const bytesSent = serverSide
         ? await serverSideCopy(source, target, input, signal).then(() => 0)
         : await streamedCopy(source, target, input, partSizeBytes, signal);
@@ -251,7 +265,7 @@ export function createBlobActivities({ storages, store, partSizeBytes }: CopyDep
         type: 'BlobCopied',
         replicationId: input.replicationId,
         region: input.targetRegion,
-        data: { digest: input.digest, size: input.size, method, seconds },
+        data: { digest: input.digest, size: input.size, method, seconds, bytesSent },
       });
       Context.current().log.info('blob copied', { digest: input.digest, region: input.targetRegion, method, bytes: input.size, seconds });
       return { outcome: 'copied', method, bytesSent };

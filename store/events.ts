@@ -27,7 +27,7 @@ interface RegionEvent<T extends string, D> {
 
 export type FerryEvent =
   | { type: 'ReplicationObserved'; data: ReplicationObservedData }
-  | RegionEvent<'BlobCopied', { digest: Digest; size: number; method: CopyMethod; seconds: number }>
+  | RegionEvent<'BlobCopied', { digest: Digest; size: number; method: CopyMethod; seconds: number; bytesSent: number }>
   | RegionEvent<'BlobSkipped', { digest: Digest; size: number }>
   | RegionEvent<'ManifestsWritten', { repository: RepositoryName; digests: Digest[] }>
   | RegionEvent<'TagReplicated', { repository: RepositoryName; tag: Tag; digest: Digest }>

@@ -32,7 +32,8 @@ function regionActivities(region: string) {
   return proxyActivities<Activities>({
     taskQueue: regionTaskQueue(region),
     startToCloseTimeout: '2h',
-    heartbeatTimeout: '1m',
+    // A blob copy heartbeats after every part; a worker that died is noticed within this.
+    heartbeatTimeout: '20s',
     // No attempt limit: a region that is down is waited for, not given up on.
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
   });
