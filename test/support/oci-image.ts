@@ -1,0 +1,247 @@
+// Builds OCI image layouts on disk without Docker, for skopeo to push.
+//
+// A layer is a real gzip'd tar holding one file of `size` pseudo-random bytes.
+// The bytes come from AES-CTR keyed by the layer's seed, so two layers with the
+// same seed are byte-identical (same digest) and tests can share base layers;
+// a layer without a seed gets a random one. Content is streamed to disk, so
+// large layers cost disk bandwidth, not memory.
+//
+// Layout written (OCI image-layout spec):
+//   <layoutDir>/oci-layout
+//   <layoutDir>/index.json            -> the manifest (or index), tagged <tag>
+//   <layoutDir>/blobs/sha256/<hex>    -> layers, config, manifest(s)
+import { createCipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { copyFile, link, mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, constants as zlib } from 'node:zlib';
+
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+export interface LayerSpec {
+  /** Bytes of file content inside the tar; the blob is slightly larger (tar headers, gzip framing). */
+  size: number;
+  /** Same seed and size ⇒ same layer digest. Omit for a unique layer. */
+  seed?: string;
+}
+
+export interface BlobRef {
+  digest: string;
+  size: number;
+}
+
+export interface Platform {
+  os: string;
+  architecture: string;
+}
+
+interface OciLayout {
+  layoutDir: string;
+  tag: string;
+  /** skopeo source or destination: `oci:<layoutDir>:<tag>`. */
+  reference: string;
+  manifestDigest: string;
+  manifestSize: number;
+}
+
+export interface OciImage extends OciLayout {
+  configDigest: string;
+  configSize: number;
+  layers: BlobRef[];
+  platform: Platform;
+}
+
+export interface OciIndex extends OciLayout {
+  images: OciImage[];
+}
+
+export interface ImageOptions {
+  layers: LayerSpec[];
+  architecture?: string;
+  os?: string;
+  tag?: string;
+}
+
+/** A layer whose content depends only on `seed` and `size`, for base layers shared between images. */
+export function seededLayer(seed: string, size: number): LayerSpec {
+  return { seed, size };
+}
+
+/** Builds a single-platform image: gzip'd tar layers, a config with the platform, an OCI manifest. */
+export async function buildImage(options: ImageOptions): Promise<OciImage> {
+  const platform = { os: options.os ?? 'linux', architecture: options.architecture ?? 'amd64' };
+  const tag = options.tag ?? 'latest';
+  const layoutDir = await createLayout();
+  const layers: BlobRef[] = [];
+  const diffIds: string[] = [];
+  for (const spec of options.layers) {
+    const layer = await writeLayer(layoutDir, spec);
+    layers.push(layer.blob);
+    diffIds.push(layer.diffId);
+  }
+  const config = await writeJsonBlob(layoutDir, {
+    ...platform,
+    // A unique label keeps two images with identical layers distinct.
+    config: { Labels: { 'dev.ferry.test.image': randomUUID() } },
+    rootfs: { type: 'layers', diff_ids: diffIds },
+  });
+  const manifest = await writeJsonBlob(layoutDir, {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, ...config },
+    layers: layers.map((layer) => ({ mediaType: OCI_LAYER_GZIP, ...layer })),
+  });
+  await writeLayoutIndex(layoutDir, { mediaType: OCI_MANIFEST, ...manifest }, tag);
+  return {
+    layoutDir,
+    tag,
+    reference: `oci:${layoutDir}:${tag}`,
+    manifestDigest: manifest.digest,
+    manifestSize: manifest.size,
+    configDigest: config.digest,
+    configSize: config.size,
+    layers,
+    platform,
+  };
+}
+
+/** Builds a multi-platform OCI index over `images`, in a new layout holding all of their blobs. */
+export async function buildIndex(images: OciImage[], options: { tag?: string } = {}): Promise<OciIndex> {
+  const tag = options.tag ?? 'latest';
+  const layoutDir = await createLayout();
+  for (const image of images) {
+    for (const blob of [...image.layers, { digest: image.configDigest }, { digest: image.manifestDigest }]) {
+      await shareBlob(image.layoutDir, layoutDir, blob.digest);
+    }
+  }
+  const index = await writeJsonBlob(layoutDir, {
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: images.map((image) => ({
+      mediaType: OCI_MANIFEST,
+      digest: image.manifestDigest,
+      size: image.manifestSize,
+      platform: image.platform,
+    })),
+  });
+  await writeLayoutIndex(layoutDir, { mediaType: OCI_INDEX, ...index }, tag);
+  return {
+    layoutDir,
+    tag,
+    reference: `oci:${layoutDir}:${tag}`,
+    manifestDigest: index.digest,
+    manifestSize: index.size,
+    images,
+  };
+}
+
+async function createLayout(): Promise<string> {
+  const layoutDir = await mkdtemp(join(tmpdir(), 'ferry-oci-'));
+  await mkdir(join(layoutDir, 'blobs', 'sha256'), { recursive: true });
+  await writeFile(join(layoutDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  return layoutDir;
+}
+
+function blobPath(layoutDir: string, digest: string): string {
+  return join(layoutDir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+}
+
+async function writeJsonBlob(layoutDir: string, value: unknown): Promise<BlobRef> {
+  const bytes = Buffer.from(JSON.stringify(value));
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  await writeFile(blobPath(layoutDir, digest), bytes);
+  return { digest, size: bytes.length };
+}
+
+async function writeLayoutIndex(layoutDir: string, descriptor: BlobRef & { mediaType: string }, tag: string): Promise<void> {
+  const index = {
+    schemaVersion: 2,
+    manifests: [{ ...descriptor, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+  };
+  await writeFile(join(layoutDir, 'index.json'), JSON.stringify(index));
+}
+
+async function shareBlob(fromLayout: string, toLayout: string, digest: string): Promise<void> {
+  const from = blobPath(fromLayout, digest);
+  const to = blobPath(toLayout, digest);
+  try {
+    await link(from, to);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'EXDEV') throw error;
+    await copyFile(from, to);
+  }
+}
+
+/** Streams tar(file of `size` seeded bytes) through gzip into the layout; returns blob digest and diff_id. */
+async function writeLayer(layoutDir: string, spec: LayerSpec): Promise<{ blob: BlobRef; diffId: string }> {
+  const seed = spec.seed ?? randomBytes(16).toString('hex');
+  const tarHash = createHash('sha256');
+  const blobHash = createHash('sha256');
+  let blobSize = 0;
+  const temporary = join(layoutDir, 'blobs', 'sha256', `.layer-${randomUUID()}`);
+  await pipeline(
+    Readable.from(tarChunks(`ferry/${seed}.bin`, spec.size, seed)),
+    tap((chunk) => tarHash.update(chunk)),
+    // Level 1: real deflate framing, and fast, since random bytes do not compress anyway.
+    createGzip({ level: zlib.Z_BEST_SPEED }),
+    tap((chunk) => {
+      blobHash.update(chunk);
+      blobSize += chunk.length;
+    }),
+    createWriteStream(temporary),
+  );
+  const digest = `sha256:${blobHash.digest('hex')}`;
+  await rename(temporary, blobPath(layoutDir, digest));
+  return { blob: { digest, size: blobSize }, diffId: `sha256:${tarHash.digest('hex')}` };
+}
+
+function tap(observe: (chunk: Buffer) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      observe(chunk);
+      callback(null, chunk);
+    },
+  });
+}
+
+const TAR_BLOCK = 512;
+const CHUNK = 1 << 20;
+
+/** A one-file ustar archive with fixed metadata, so identical seeds give identical bytes. */
+function* tarChunks(name: string, size: number, seed: string): Generator<Buffer> {
+  yield tarHeader(name, size);
+  const key = createHash('sha256').update(seed).digest().subarray(0, 16);
+  const keystream = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  const zeros = Buffer.alloc(CHUNK);
+  for (let remaining = size; remaining > 0; remaining -= CHUNK) {
+    yield keystream.update(zeros.subarray(0, Math.min(CHUNK, remaining)));
+  }
+  const padding = (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
+  yield Buffer.alloc(padding + 2 * TAR_BLOCK);
+}
+
+function tarHeader(name: string, size: number): Buffer {
+  const header = Buffer.alloc(TAR_BLOCK);
+  const field = (offset: number, length: number, value: string) => header.write(value, offset, length, 'ascii');
+  const octal = (offset: number, length: number, value: number) => field(offset, length, `${value.toString(8).padStart(length - 1, '0')}\0`);
+  field(0, 100, name);
+  octal(100, 8, 0o644);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, size);
+  octal(136, 12, 0);
+  header.fill(' ', 148, 156);
+  field(156, 1, '0');
+  field(257, 8, 'ustar\u000000');
+  const checksum = header.reduce((sum, byte) => sum + byte, 0);
+  field(148, 8, `${checksum.toString(8).padStart(6, '0')}\0 `);
+  return header;
+}

@@ -1,0 +1,104 @@
+// What a registry user does, for tests: push and pull with skopeo (a real
+// client), and read manifests over the OCI distribution API, directly or
+// through a region's Varnish manifest cache.
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Every manifest type Ferry replicates (reference/registry-spec.md §4.1). */
+export const MANIFEST_MEDIA_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+] as const;
+
+/** A skopeo reference for `repository:tag` (or `repository@digest`) on a registry or cache at `baseUrl`. */
+export function dockerReference(baseUrl: string, repository: string, reference: string): string {
+  const separator = reference.startsWith('sha256:') ? '@' : ':';
+  return `docker://${new URL(baseUrl).host}/${repository}${separator}${reference}`;
+}
+
+async function skopeo(args: string[]): Promise<Buffer> {
+  try {
+    const { stdout } = await run('skopeo', ['--insecure-policy', ...args], {
+      encoding: 'buffer',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return stdout;
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new Error(`skopeo ${args.join(' ')} failed: ${stderr || (error as Error).message}`);
+  }
+}
+
+/**
+ * Copies an image (every platform of an index) between skopeo references, e.g. from
+ * `oci:<dir>:<tag>` to `docker://127.0.0.1:5001/team/app:1.0`, keeping digests unchanged.
+ * Against a Varnish cache each call costs ~5 s: skopeo tries HTTPS first, and Varnish
+ * waits `timeout_idle` for the TLS hello to become an HTTP request.
+ */
+export async function skopeoCopy(source: string, destination: string, extraArgs: string[] = []): Promise<void> {
+  await skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', ...extraArgs, source, destination]);
+}
+
+/** A full pull, as a deploy does: every blob of every platform, digests verified; returns the pulled manifest's digest. */
+export async function skopeoPull(reference: string): Promise<string> {
+  const layout = await mkdtemp(join(tmpdir(), 'ferry-pull-'));
+  try {
+    await skopeoCopy(reference, `oci:${layout}:pulled`);
+    return await skopeoInspectDigest(`oci:${layout}:pulled`);
+  } finally {
+    await rm(layout, { recursive: true, force: true });
+  }
+}
+
+/** The digest of the manifest (or index) bytes that `reference` serves, as a pull would see them. */
+export async function skopeoInspectDigest(reference: string): Promise<string> {
+  const args = reference.startsWith('docker://') ? ['--tls-verify=false'] : [];
+  const manifest = await skopeo(['inspect', '--raw', ...args, reference]);
+  return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+}
+
+export interface ManifestResponse {
+  status: number;
+  /** `Docker-Content-Digest`, when the registry sent it. */
+  digest: string | null;
+  contentType: string | null;
+  /** `X-Cache` from Varnish: HIT or MISS; null straight from a registry. */
+  cache: 'HIT' | 'MISS' | null;
+  body: Buffer;
+}
+
+/** GET (or HEAD) /v2/<repository>/manifests/<reference>, accepting every manifest type. */
+export async function getManifest(
+  baseUrl: string,
+  repository: string,
+  reference: string,
+  method: 'GET' | 'HEAD' = 'GET',
+): Promise<ManifestResponse> {
+  const response = await fetch(new URL(`/v2/${repository}/manifests/${reference}`, baseUrl), {
+    method,
+    headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') },
+  });
+  const cache = response.headers.get('x-cache');
+  return {
+    status: response.status,
+    digest: response.headers.get('docker-content-digest'),
+    contentType: response.headers.get('content-type'),
+    cache: cache === 'HIT' || cache === 'MISS' ? cache : null,
+    body: Buffer.from(await response.arrayBuffer()),
+  };
+}
+
+/** PURGE one URL path (every Accept variant) from a Varnish cache; returns the HTTP status. */
+export async function purge(cacheUrl: string, path: string): Promise<number> {
+  const response = await fetch(new URL(path, cacheUrl), { method: 'PURGE' });
+  await response.arrayBuffer();
+  return response.status;
+}

@@ -1,0 +1,130 @@
+// docker-compose.yml is the same topology as the local stack (stack/stack.sh):
+// same services and host ports, registries notifying Ferry's api, and Temporal
+// knowing the search attributes that workflow code sets.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { configSchema, LOCAL_REGIONS, resolveConfig } from '../../domain/config';
+import { searchAttributeFlags } from '../../domain/workflow-contract';
+
+interface ComposeService {
+  ports?: string[];
+  environment?: Record<string, string>;
+  command?: string[];
+}
+
+interface ComposeFile {
+  services: Record<string, ComposeService>;
+  configs: Record<string, { content: string }>;
+}
+
+const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+const compose = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
+const defaults = configSchema.parse({});
+const portOf = (url: string) => Number(new URL(url.includes('://') ? url : `tcp://${url}`).port);
+
+function service(name: string): ComposeService {
+  const found = compose.services[name];
+  if (!found) throw new Error(`docker-compose.yml has no service ${name}`);
+  return found;
+}
+
+function hostPorts(name: string): number[] {
+  return (service(name).ports ?? []).map((mapping) => Number(mapping.split(':').at(-2)));
+}
+
+function environment(name: string): Record<string, string> {
+  return service(name).environment ?? {};
+}
+
+/** The S3 endpoints of the local regions, named s3-a, s3-b… in order of first use, as stack/stack.sh names them. */
+function localS3Endpoints(): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const region of LOCAL_REGIONS) {
+    if (!names.has(region.s3.endpoint)) names.set(region.s3.endpoint, `s3-${String.fromCharCode(97 + names.size)}`);
+  }
+  return names;
+}
+
+function localEnv(): Record<string, string> {
+  const lines = read('stack/local.env').split('\n').filter((line) => /^[A-Z_][A-Z0-9_]*=/.test(line));
+  return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+}
+
+const composeConfig = resolveConfig(JSON.parse(compose.configs['ferry-config']!.content), localEnv());
+
+/** Paths of `{{placeholder}}` values in the registry template, as Distribution's REGISTRY_* variable names. */
+function templatePlaceholderVariables(node: unknown, path: string[] = []): string[] {
+  if (typeof node === 'string') return node.includes('{{') ? [['REGISTRY', ...path].join('_').toUpperCase()] : [];
+  if (node === null || typeof node !== 'object') return [];
+  return Object.entries(node).flatMap(([key, child]) => templatePlaceholderVariables(child, [...path, key]));
+}
+
+describe('docker-compose.yml', () => {
+  it('runs every local-stack component on the host port the local stack uses', () => {
+    const expected: Record<string, number> = {
+      temporal: portOf(defaults.temporal.address),
+      // `temporal server start-dev` serves its UI on the frontend port + 1000.
+      'temporal-ui': portOf(defaults.temporal.address) + 1000,
+      postgres: portOf(defaults.postgresUrl),
+      nats: portOf(defaults.natsUrl),
+      'ferry-api': defaults.ingest.port,
+    };
+    for (const [endpoint, name] of localS3Endpoints()) expected[name] = portOf(endpoint);
+    for (const region of LOCAL_REGIONS) {
+      expected[`registry-${region.name}`] = portOf(region.registryUrl);
+      expected[`varnish-${region.name}`] = portOf(region.cachePurgeUrls[0]!);
+    }
+
+    for (const [name, port] of Object.entries(expected)) expect(hostPorts(name), name).toEqual([port]);
+    expect(service('ferry-worker').command).toEqual(['npx', 'tsx', 'workers/main.ts']);
+    for (const binding of Object.values(compose.services).flatMap((entry) => entry.ports ?? [])) {
+      expect(binding, 'published on loopback only').toMatch(/^127\.0\.0\.1:/);
+    }
+  });
+
+  it('gives Ferry the local regions, buckets and credential variables, reached by service name', () => {
+    const shape = (regions: typeof LOCAL_REGIONS) =>
+      regions.map(({ name, s3 }) => ({ name, bucket: s3.bucket, keys: [s3.accessKeyIdEnv, s3.secretAccessKeyEnv] }));
+    expect(shape(composeConfig.regions)).toEqual(shape(LOCAL_REGIONS));
+    const s3Services = localS3Endpoints();
+    for (const region of composeConfig.regions) {
+      const local = LOCAL_REGIONS.find(({ name }) => name === region.name)!;
+      expect(region.s3.endpoint).toBe(`http://${s3Services.get(local.s3.endpoint)}:9000`);
+      expect(region.registryUrl).toBe(`http://registry-${region.name}:5000`);
+      expect(region.cachePurgeUrls).toEqual([`http://varnish-${region.name}:6081`]);
+    }
+  });
+
+  it("makes each registry serve its region's bucket and notify the api at its region's path", () => {
+    for (const region of composeConfig.regions) {
+      const env = environment(`registry-${region.name}`);
+      expect(env.REGISTRY_STORAGE_S3_REGIONENDPOINT).toBe(region.s3.endpoint);
+      expect(env.REGISTRY_STORAGE_S3_BUCKET).toBe(region.s3.bucket);
+      expect(env.REGISTRY_STORAGE_S3_ACCESSKEY).toMatch(new RegExp(`^\\$\\{${region.s3.accessKeyIdEnv}:`));
+      expect(env.REGISTRY_STORAGE_S3_SECRETKEY).toMatch(new RegExp(`^\\$\\{${region.s3.secretAccessKeyEnv}:`));
+      expect(env.REGISTRY_NOTIFICATIONS_ENDPOINTS_0_URL).toBe(
+        `http://ferry-api:${defaults.ingest.port}/v1/notifications/distribution/${region.name}`,
+      );
+      expect(env.REGISTRY_NOTIFICATIONS_ENDPOINTS_0_HEADERS).toMatch(/^\{Authorization: \[Bearer \$\{FERRY_INGEST_TOKEN:/);
+    }
+  });
+
+  it('overrides every placeholder of stack/registry.yml.tmpl in each registry', () => {
+    const placeholders = templatePlaceholderVariables(parse(read('stack/registry.yml.tmpl')));
+    expect(placeholders.length).toBeGreaterThan(0);
+    for (const region of LOCAL_REGIONS) {
+      const overridden = Object.keys(environment(`registry-${region.name}`));
+      for (const variable of placeholders) {
+        // An override of a whole map (e.g. endpoint headers) covers every value inside it.
+        const covered = overridden.some((name) => variable === name || variable.startsWith(`${name}_`));
+        expect(covered, `registry-${region.name} sets ${variable}`).toBe(true);
+      }
+    }
+  });
+
+  it('registers the search attributes declared in the workflow contract', () => {
+    const registered = environment('temporal-setup').FERRY_SEARCH_ATTRIBUTES?.split(/\s+/);
+    expect(registered).toEqual(searchAttributeFlags());
+  });
+});
