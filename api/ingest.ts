@@ -29,6 +29,8 @@ export const NOTIFICATION_MEDIA_TYPES = [
   'application/cloudevents+json',
 ];
 
+export const UNSUPPORTED_MEDIA_TYPE_MESSAGE = `send application/json or one of ${NOTIFICATION_MEDIA_TYPES.join(', ')}`;
+
 /** Each registry's notification format, parsed into the same internal events. */
 const PARSERS = new Map<string, (body: unknown) => RegistryEvent[]>([
   ['distribution', parseDistributionEnvelope],
@@ -54,6 +56,11 @@ function authorized(request: FastifyRequest, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+function isJsonMediaType(contentType: string | undefined): boolean {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+  return mediaType === 'application/json' || NOTIFICATION_MEDIA_TYPES.includes(mediaType);
+}
+
 function isActionable(event: RegistryEvent): event is ActionableEvent {
   return event.kind !== 'ignored';
 }
@@ -75,6 +82,9 @@ export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarte
     async (request, reply: FastifyReply) => {
       if (!authorized(request, deps.config.ingest.token)) {
         throw new ApiError(401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required');
+      }
+      if (!isJsonMediaType(request.headers['content-type'])) {
+        throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', UNSUPPORTED_MEDIA_TYPE_MESSAGE);
       }
       const region = regionByName(deps.config, request.params.region);
       if (!region) throw new ApiError(404, 'UNKNOWN_REGION', `region "${request.params.region}" is not configured`);

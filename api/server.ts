@@ -2,7 +2,7 @@
 // `{ error: { code, message } }` with a stable code and a human sentence.
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ApiError, ingestRoutes } from './ingest';
+import { ApiError, ingestRoutes, UNSUPPORTED_MEDIA_TYPE_MESSAGE } from './ingest';
 import type { ReplicationStarter } from './replications';
 
 export interface ApiDeps extends ReplicationStarter {
@@ -16,7 +16,7 @@ function asApiError(error: FastifyError | ApiError | Error): ApiError {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError(413, 'BODY_TOO_LARGE', 'the body is larger than ingest.maxBodyBytes');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send application/vnd.docker.distribution.events.v1+json, …v2+json or application/json');
+      return new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', UNSUPPORTED_MEDIA_TYPE_MESSAGE);
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new ApiError(400, 'MALFORMED_ENVELOPE', 'the body is not valid JSON');
