@@ -7,10 +7,7 @@ import { outcomeFilter, regionMessageFilter, type OutcomeMessage, type RegionMes
 import type { EventStore } from '../../store/event-store';
 import { connectStore, localConfig, MessageCollector, uniqueRepository, type ReceivedMessage } from '../support/ferry';
 import { buildImage, buildIndex, seededLayer, type OciImage } from '../support/oci-image';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { getManifest, skopeoCopy, skopeoInspectDigest } from '../support/registry';
+import { getManifest, skopeoCopy, skopeoPull } from '../support/registry';
 
 const config = localConfig();
 const region = Object.fromEntries(config.regions.map((r) => [r.name, r]));
@@ -47,16 +44,6 @@ async function push(image: { reference: string }, regionName: string, repository
   await skopeoCopy(image.reference, `docker://${hostOf(region[regionName]!.registryUrl)}/${repository}:${tag}`);
 }
 
-/** A full pull, every blob fetched and verified by skopeo; returns the manifest digest. */
-async function skopeoPull(source: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-pull-'));
-  try {
-    await skopeoCopy(source, `oci:${dir}:pulled`);
-    return await skopeoInspectDigest(`oci:${dir}:pulled`);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 async function replicationOf(digest: Digest, repository: string): Promise<number> {
   const result = await store.pool.query<{ id: string }>(`SELECT id FROM replications WHERE repository = $1 AND digest = $2 ORDER BY id DESC LIMIT 1`, [repository, digest]);

@@ -7,16 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { MANIFEST_ACCEPT } from '../../domain/manifest';
 
 const run = promisify(execFile);
-
-/** Every manifest type Ferry replicates (reference/registry-spec.md §4.1). */
-export const MANIFEST_MEDIA_TYPES = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-] as const;
 
 /** A skopeo reference for `repository:tag` (or `repository@digest`) on a registry or cache at `baseUrl`. */
 export function dockerReference(baseUrl: string, repository: string, reference: string): string {
@@ -84,7 +77,7 @@ export async function getManifest(
 ): Promise<ManifestResponse> {
   const response = await fetch(new URL(`/v2/${repository}/manifests/${reference}`, baseUrl), {
     method,
-    headers: { Accept: MANIFEST_MEDIA_TYPES.join(', ') },
+    headers: { Accept: MANIFEST_ACCEPT },
   });
   const cache = response.headers.get('x-cache');
   return {
