@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { linkFileBytes, parseLinkFile, StorageLayout } from '../../domain/layout';
 import { parseDigest, parseRepositoryName, parseTag, type Digest } from '../../domain/reference';
 
-const fixtures = new URL('../../../shared/fixtures/distribution-2.8/', import.meta.url);
+const fixtures = new URL('../fixtures/distribution-2.8/', import.meta.url);
 const keyListings = readdirSync(new URL('keys/', fixtures)).filter(
   (name) => name.startsWith('eastus-') || name === 'westeurope-final.txt',
 );

@@ -14,7 +14,7 @@ import {
 } from '../../domain/manifest';
 import { parseDigest, type Digest } from '../../domain/reference';
 
-const fixtures = new URL('../../../shared/fixtures/distribution-2.8/', import.meta.url);
+const fixtures = new URL('../fixtures/distribution-2.8/', import.meta.url);
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 

@@ -6,7 +6,7 @@ import { parseDistributionEnvelope } from '../../domain/notifications/distributi
 import { NotificationError, type NotificationErrorCode, type RegistryEvent } from '../../domain/notifications/event';
 import { parseDigest, parseRepositoryName, parseTag } from '../../domain/reference';
 
-const notifications = new URL('../../../shared/fixtures/distribution-2.8/notifications/', import.meta.url);
+const notifications = new URL('../fixtures/distribution-2.8/notifications/', import.meta.url);
 const fixtureFiles = readdirSync(notifications).filter((name) => name.endsWith('.json'));
 const readFixture = (file: string): any => JSON.parse(readFileSync(new URL(file, notifications), 'utf8'));
 
