@@ -32,7 +32,12 @@ fi
 step stack bash stack/stack.sh up
 step lint npm run lint
 step typecheck npm run typecheck
-step tests npx vitest run
+step tests npx vitest run --reporter=default --reporter=json --outputFile.json=.stack/vitest-report.json
+# The plain closing line CI reads: "tests: N passed, N failed, N skipped".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(".stack/vitest-report.json", "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' 2>/dev/null || echo "tests: 0 passed, 1 failed"
 
 summary=$(IFS=,; echo "${results[*]}")
 printf '\ntest.sh: %s (%d s)%s\n' "${summary//,/, }" $((SECONDS - began)) \
