@@ -8,6 +8,7 @@
 #   stack/stack.sh up [--with-ferry]   install what is missing, start what is not running, wait for every port
 #   stack/stack.sh down                stop what `up` started, by pid (TERM, then KILL)
 #   stack/stack.sh stop-ferry          stop only the api and worker of `up --with-ferry`
+#   stack/stack.sh stop NAME...        stop single components (fault tests); `up` starts them again
 #   stack/stack.sh status              one line per component
 #   stack/stack.sh install             only install: apt packages, pinned Go binaries, node_modules
 #
@@ -483,7 +484,8 @@ case "${1:-}" in
   up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   stop-ferry) stop_components api worker ;;
+  stop) shift; [ $# -gt 0 ] || die "usage: stack/stack.sh stop NAME..."; stop_components "$@" ;;
   status) cmd_status ;;
   install) install_all ;;
-  *) die "usage: stack/stack.sh up [--with-ferry] | down | stop-ferry | status | install" ;;
+  *) die "usage: stack/stack.sh up [--with-ferry] | down | stop-ferry | stop NAME... | status | install" ;;
 esac
