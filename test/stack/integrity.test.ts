@@ -1,0 +1,95 @@
+// Invariant 5, integrity: a corrupt or missing source blob fails that image
+// visibly and for good, writes nothing under a final key, never moves the
+// target tag, and leaves other images alone.
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegionStorage } from '../../activities/storage';
+import { parseDigest, parseRepositoryName, type Digest } from '../../domain/reference';
+import { outcomeFilter, regionMessageFilter, type OutcomeMessage, type RegionMessage } from '../../domain/subjects';
+import { FailureType } from '../../domain/workflow-contract';
+import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { buildImage } from '../support/oci-image';
+import { getManifest, skopeoCopy } from '../support/registry';
+import { notify, pushNotification, writeImageBehindRegistry, type Damage } from '../support/source-writer';
+
+const config = localConfig();
+const targets = config.regions.filter((region) => region.name !== 'eastus');
+const collectors: MessageCollector<never>[] = [];
+let connection: Connection;
+let temporal: Client;
+
+beforeAll(async () => {
+  connection = await Connection.connect({ address: config.temporal.address });
+  temporal = new Client({ connection });
+});
+afterAll(async () => {
+  await Promise.all(collectors.map((collector) => collector.stop()));
+  await connection.close();
+});
+
+async function collect<T>(filter: string): Promise<MessageCollector<T>> {
+  const collector = await MessageCollector.start<T>(config.natsUrl, filter);
+  collectors.push(collector as MessageCollector<never>);
+  return collector;
+}
+
+async function replicateDamaged(damage: (layer: Digest) => Damage) {
+  const repository = parseRepositoryName(uniqueRepository('damaged'));
+  const image = await buildImage({ layers: [{ size: 120_000 }], tag: 'v1' });
+  const layer = parseDigest(image.layers[0]!.digest);
+  await writeImageBehindRegistry(config, 'eastus', repository, image, damage(layer));
+  const failures = await collect<RegionMessage>(regionMessageFilter('*', repository, undefined, 'failed'));
+  const outcome = await collect<OutcomeMessage>(outcomeFilter(repository, parseDigest(image.manifestDigest)));
+  const response = await notify(config, 'eastus', pushNotification(repository, image));
+  expect(response.status).toBe(202);
+  const { accepted } = (await response.json()) as { accepted: Array<{ workflowId: string }> };
+  return { repository, image, layer, failures, outcome, workflowId: accepted[0]!.workflowId };
+}
+
+/** The workflow ends FAILED, naming the regions, rather than retrying. */
+async function expectWorkflowFailed(workflowId: string): Promise<void> {
+  const handle = temporal.workflow.getHandle(workflowId);
+  await expect(handle.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(/^replication failed in (southeastasia|westeurope) \(/) } });
+  expect((await handle.describe()).status.name).toBe('FAILED');
+}
+
+async function expectNothingLanded(repository: string, layer: Digest): Promise<void> {
+  for (const target of targets) {
+    const storage = RegionStorage.connect(target);
+    expect(await storage.head(storage.layout.blobData(layer)), `${target.name}: no object under the blob's final key`).toBeNull();
+    expect((await getManifest(target.registryUrl, repository, 'v1')).status, `${target.name}: tag not moved`).toBe(404);
+  }
+}
+
+describe('a damaged source image', () => {
+  it('with a corrupt layer fails in every region with a clear, non-retried reason, and writes nothing', async () => {
+    const good = await buildImage({ layers: [{ size: 80_000 }], tag: 'v1' });
+    const goodRepository = uniqueRepository('healthy');
+    const goodOutcome = await collect<OutcomeMessage>(outcomeFilter(parseRepositoryName(goodRepository), parseDigest(good.manifestDigest)));
+
+    const damaged = await replicateDamaged((layer) => ({ corrupt: layer }));
+    await skopeoCopy(good.reference, `docker://127.0.0.1:5001/${goodRepository}:v1`);
+
+    const failures = await damaged.failures.waitFor(2, 60_000);
+    for (const failure of failures) {
+      expect(failure.body.failure?.code).toBe(FailureType.sourceBlobCorrupt);
+      expect(failure.body.failure?.reason).toContain(`source blob ${damaged.layer} in eastus is corrupt`);
+    }
+    const [outcome] = await damaged.outcome.waitFor(1, 30_000);
+    expect(outcome!.body.succeeded).toEqual([]);
+    await expectWorkflowFailed(damaged.workflowId);
+    await expectNothingLanded(damaged.repository, damaged.layer);
+
+    const [healthy] = await goodOutcome.waitFor(1, 60_000);
+    expect(healthy!.body.succeeded.sort()).toEqual(['southeastasia', 'westeurope']);
+  });
+
+  it('with a missing layer fails the same way instead of retrying forever', async () => {
+    const damaged = await replicateDamaged((layer) => ({ omit: layer }));
+    const failures = await damaged.failures.waitFor(2, 60_000);
+    expect(failures.map((failure) => failure.body.failure?.code)).toEqual([FailureType.sourceBlobMissing, FailureType.sourceBlobMissing]);
+    await damaged.outcome.waitFor(1, 30_000);
+    await expectWorkflowFailed(damaged.workflowId);
+    await expectNothingLanded(damaged.repository, damaged.layer);
+  });
+});

@@ -1,0 +1,63 @@
+// Writes an OCI image into a region's bucket exactly as its registry would
+// (through the one storage layout module), optionally damaged, and sends the
+// notification that registry would send. Lets tests put a corrupt or missing
+// blob in a source region, which no real client can push.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RegionStorage } from '../../activities/storage';
+import type { ResolvedConfig } from '../../domain/config';
+import { parseDigest, parseRepositoryName, parseTag, type Digest } from '../../domain/reference';
+import type { OciImage } from './oci-image';
+
+const template = JSON.parse(readFileSync(new URL('../fixtures/distribution-2.8/notifications/0003.json', import.meta.url), 'utf8'));
+
+export type Damage = { corrupt: Digest } | { omit: Digest } | null;
+
+function blobBytes(image: OciImage, digest: string): Buffer {
+  return readFileSync(join(image.layoutDir, 'blobs', 'sha256', digest.slice('sha256:'.length)));
+}
+
+export async function writeImageBehindRegistry(config: ResolvedConfig, regionName: string, repositoryName: string, image: OciImage, damage: Damage): Promise<void> {
+  const storage = RegionStorage.connect(config.regions.find((region) => region.name === regionName)!);
+  const repository = parseRepositoryName(repositoryName);
+  const tag = parseTag(image.tag);
+  const manifest = parseDigest(image.manifestDigest);
+  for (const blob of [{ digest: image.configDigest }, ...image.layers]) {
+    const digest = parseDigest(blob.digest);
+    if (damage && 'omit' in damage && damage.omit === digest) continue;
+    const bytes = blobBytes(image, digest);
+    if (damage && 'corrupt' in damage && damage.corrupt === digest) bytes[bytes.length >> 1]! ^= 0xff;
+    await storage.put(storage.layout.blobData(digest), bytes);
+    await storage.writeLink(storage.layout.layerLink(repository, digest), digest);
+  }
+  await storage.put(storage.layout.blobData(manifest), blobBytes(image, manifest));
+  await storage.writeLink(storage.layout.revisionLink(repository, manifest), manifest);
+  await storage.writeLink(storage.layout.tagIndexLink(repository, tag, manifest), manifest);
+  await storage.writeLink(storage.layout.tagCurrentLink(repository, tag), manifest);
+}
+
+/** The Distribution 2.8 envelope a registry sends for a manifest push, with a fresh event id. */
+export function pushNotification(repository: string, image: Pick<OciImage, 'manifestDigest' | 'manifestSize' | 'tag'>, id: string = crypto.randomUUID()): string {
+  const envelope = structuredClone(template);
+  const event = envelope.events[0];
+  event.id = id;
+  event.timestamp = new Date().toISOString();
+  Object.assign(event.target, {
+    repository,
+    digest: image.manifestDigest,
+    size: image.manifestSize,
+    length: image.manifestSize,
+    tag: image.tag,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  });
+  delete event.target.references;
+  return JSON.stringify(envelope);
+}
+
+export async function notify(config: ResolvedConfig, regionName: string, body: string): Promise<Response> {
+  return fetch(`http://${config.ingest.host}:${config.ingest.port}/v1/notifications/distribution/${regionName}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', authorization: `Bearer ${config.ingest.token}` },
+    body,
+  });
+}
