@@ -40,7 +40,11 @@ export class EventStore {
   constructor(readonly pool: pg.Pool) {}
 
   static connect(postgresUrl: string): EventStore {
-    return new EventStore(new pg.Pool({ connectionString: postgresUrl, max: 10 }));
+    const pool = new pg.Pool({ connectionString: postgresUrl, max: 10 });
+    // An idle connection dropped by a Postgres restart is discarded by the pool; without
+    // a listener its 'error' event would end the process. Callers see errors on their queries.
+    pool.on('error', () => undefined);
+    return new EventStore(pool);
   }
 
   async migrate(): Promise<void> {
