@@ -59,7 +59,7 @@ export function createAnnounceActivities({ announcer, store }: { announcer: Anno
     async announceRegion(message: Omit<RegionMessage, 'completedAt'>): Promise<string> {
       const full: RegionMessage = { ...message, completedAt: new Date().toISOString() };
       const subject = regionSubject(full);
-      await publish(subject, messageId(message.replicationId, message.region), full);
+      await publish(subject, messageId(message, message.region), full);
       const base = { replicationId: message.replicationId, region: message.region };
       if (message.kind === 'failed') {
         await store.append({ type: 'RegionFailed', ...base, data: message.failure! });
@@ -71,7 +71,7 @@ export function createAnnounceActivities({ announcer, store }: { announcer: Anno
 
     /** Publishes which regions succeeded and which failed, once every region finished. */
     async announceOutcome(outcome: OutcomeMessage): Promise<void> {
-      await publish(outcomeSubject(outcome.repository, outcome.tag, outcome.digest), messageId(outcome.replicationId, 'outcome'), outcome);
+      await publish(outcomeSubject(outcome.repository, outcome.tag, outcome.digest), messageId(outcome, 'outcome'), outcome);
       await store.append({
         type: 'ReplicationFinished',
         replicationId: outcome.replicationId,

@@ -11,6 +11,7 @@ import { storageOf, type RegionStorage, type Storages } from './storage';
 
 export interface ResolveSourceInput {
   replicationId: number;
+  occurredAt: string;
   sourceRegion: string;
   repository: RepositoryName;
   digest: Digest;
@@ -68,8 +69,7 @@ export function createManifestActivities({ storages, store }: { storages: Storag
     if (input.tag === null) return { sourceTagDigest: null, supersededBy: null };
     const source = storageOf(storages, input.sourceRegion);
     const sourceTagDigest = await source.readLink(source.layout.tagCurrentLink(input.repository, input.tag));
-    const held = await store.regionTag(store.pool, input.sourceRegion, input.repository, input.tag);
-    const supersededBy = held !== null && held.replicationId > input.replicationId ? held.replicationId : null;
+    const supersededBy = await store.newerHolder(store.pool, input.sourceRegion, input.repository, input.tag, input);
     return { sourceTagDigest, supersededBy };
   }
 

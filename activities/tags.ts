@@ -11,6 +11,7 @@ import { storageOf, type RegionStorage, type Storages } from './storage';
 
 export interface MoveTagInput {
   replicationId: number;
+  occurredAt: string;
   targetRegion: string;
   repository: RepositoryName;
   tag: Tag;
@@ -25,6 +26,7 @@ export interface MoveTagResult {
 
 export interface ApplyDeleteInput {
   replicationId: number;
+  occurredAt: string;
   targetRegion: string;
   repository: RepositoryName;
   tag: Tag | null;
@@ -37,9 +39,8 @@ export interface ApplyDeleteResult {
   removedLayerLink: boolean;
 }
 
-async function heldByNewer(store: EventStore, sql: PoolClient, input: { replicationId: number; targetRegion: string; repository: string; tag: string }) {
-  const held = await store.regionTag(sql, input.targetRegion, input.repository, input.tag);
-  return held !== null && held.replicationId > input.replicationId ? held.replicationId : null;
+function heldByNewer(store: EventStore, sql: PoolClient, input: { replicationId: number; occurredAt: string; targetRegion: string; repository: string; tag: string }) {
+  return store.newerHolder(sql, input.targetRegion, input.repository, input.tag, input);
 }
 
 /** Removes a tag's keys if no newer replication holds it; true when removed. */
@@ -80,7 +81,7 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
         }
         await target.writeLink(target.layout.tagIndexLink(input.repository, input.tag, input.digest), input.digest, signal);
         await target.writeLink(target.layout.tagCurrentLink(input.repository, input.tag), input.digest, signal);
-        await store.append({ type: 'TagReplicated', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, digest: input.digest } }, sql);
+        await store.append({ type: 'TagReplicated', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, digest: input.digest, occurredAt: input.occurredAt } }, sql);
         return { moved: true, heldBy: null };
       });
     },
@@ -112,7 +113,7 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
         type: 'DeleteApplied',
         replicationId: input.replicationId,
         region: input.targetRegion,
-        data: { repository: input.repository, digest: input.digest, removedTags: result.removedTags },
+        data: { repository: input.repository, digest: input.digest, removedTags: result.removedTags, occurredAt: input.occurredAt },
       });
       return result;
     },

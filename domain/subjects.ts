@@ -82,7 +82,11 @@ export interface OutcomeMessage {
   failed: Array<{ region: string; reason: string }>;
 }
 
-/** JetStream message id: the stream drops a second publish of the same (replication, region). */
-export function messageId(replicationId: number, region: string): string {
-  return `${replicationId}:${region}`;
+/**
+ * JetStream message id: the stream drops a second publish of the same
+ * (replication, region) within its duplicate window. The reference is part of
+ * it so ids stay unique even if replication ids were ever reissued.
+ */
+export function messageId(message: { replicationId: number; repository: string; tag: string | null; digest: string | null }, scope: string): string {
+  return `${message.repository}:${message.tag ?? ''}@${message.digest ?? ''}#${message.replicationId}/${scope}`;
 }

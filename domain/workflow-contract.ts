@@ -55,7 +55,15 @@ export interface ReplicationRequest {
   tag: Tag | null;
   digest: Digest | null;
   observedAt: string;
+  /** The source registry's event time: with replicationId, the push order of a tag. */
+  occurredAt: string;
   blobConcurrency: number;
+}
+
+/** Which of two pushes of a tag is newer: registry event time first, then acceptance order. */
+export interface PushOrder {
+  replicationId: number;
+  occurredAt: string;
 }
 
 /** Phases shown in the FerryPhase search attribute. */

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { PoolClient } from 'pg';
+import type { PushOrder } from '../domain/workflow-contract';
 import { dedupeKey, type FerryEvent, type RecordedEvent } from './events';
 import { fold, PROJECTION_TABLES } from './projections';
 
@@ -107,14 +108,15 @@ export class EventStore {
     });
   }
 
-  /** The replication currently holding a region's tag, if any. */
-  async regionTag(sql: Sql, region: string, repository: string, tag: string): Promise<{ digest: string | null; replicationId: number } | null> {
-    const result = await sql.query<{ digest: string | null; replication_id: string }>(
-      `SELECT digest, replication_id FROM region_tags WHERE region = $1 AND repository = $2 AND tag = $3`,
-      [region, repository, tag],
+  /** The replication holding a region's tag if it is a newer push than `order`, else null. */
+  async newerHolder(sql: Sql, region: string, repository: string, tag: string, order: PushOrder): Promise<number | null> {
+    const result = await sql.query<{ replication_id: string }>(
+      `SELECT replication_id FROM region_tags
+       WHERE region = $1 AND repository = $2 AND tag = $3 AND (occurred_at, replication_id) > ($4::timestamptz, $5)`,
+      [region, repository, tag, order.occurredAt, order.replicationId],
     );
     const row = result.rows[0];
-    return row ? { digest: row.digest, replicationId: Number(row.replication_id) } : null;
+    return row ? Number(row.replication_id) : null;
   }
 
   async eventsOf(replicationId: number): Promise<RecordedEvent[]> {

@@ -30,11 +30,11 @@ export type FerryEvent =
   | RegionEvent<'BlobCopied', { digest: Digest; size: number; method: CopyMethod; seconds: number; bytesSent: number }>
   | RegionEvent<'BlobSkipped', { digest: Digest; size: number }>
   | RegionEvent<'ManifestsWritten', { repository: RepositoryName; digests: Digest[] }>
-  | RegionEvent<'TagReplicated', { repository: RepositoryName; tag: Tag; digest: Digest }>
+  | RegionEvent<'TagReplicated', { repository: RepositoryName; tag: Tag; digest: Digest; occurredAt: string }>
   | RegionEvent<'TagSuperseded', { repository: RepositoryName; tag: Tag; newerReplicationId: number }>
   | RegionEvent<'CachePurged', { urls: string[] }>
   | RegionEvent<'CompletionPublished', { subject: string; digest: Digest | null }>
-  | RegionEvent<'DeleteApplied', { repository: RepositoryName; digest: Digest | null; removedTags: Tag[] }>
+  | RegionEvent<'DeleteApplied', { repository: RepositoryName; digest: Digest | null; removedTags: Tag[]; occurredAt: string }>
   | RegionEvent<'RegionFailed', { code: string; reason: string }>
   | { type: 'ReplicationFinished'; replicationId: number; data: { succeeded: string[]; failed: string[] } };
 

@@ -2,14 +2,14 @@
 // the transaction that appends the event) and when the projections are rebuilt
 // from the log, so both paths agree by construction; a test checks it anyway.
 import type { PoolClient } from 'pg';
-import { replicationWorkflowId } from '../domain/workflow-contract';
+import { replicationWorkflowId, type PushOrder } from '../domain/workflow-contract';
 import type { RecordedEvent, ReplicationObservedData } from './events';
 
 export const PROJECTION_TABLES = ['replications', 'replication_regions', 'region_tags'] as const;
 
 type Sql = Pick<PoolClient, 'query'>;
 
-/** Moves a region's tag to (digest, replicationId) unless a newer replication already holds it. */
+/** Moves a region's tag to `digest` unless a newer push (see schema.sql) already holds it. */
 async function advanceTag(
   sql: Sql,
   at: Date,
@@ -17,21 +17,23 @@ async function advanceTag(
   repository: string,
   tag: string,
   digest: string | null,
-  replicationId: number,
+  order: PushOrder,
 ): Promise<void> {
   await sql.query(
-    `INSERT INTO region_tags (region, repository, tag, digest, replication_id, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO region_tags (region, repository, tag, digest, replication_id, occurred_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (region, repository, tag) DO UPDATE
-       SET digest = EXCLUDED.digest, replication_id = EXCLUDED.replication_id, updated_at = EXCLUDED.updated_at
-       WHERE region_tags.replication_id < EXCLUDED.replication_id`,
-    [region, repository, tag, digest, replicationId, at],
+       SET digest = EXCLUDED.digest, replication_id = EXCLUDED.replication_id,
+           occurred_at = EXCLUDED.occurred_at, updated_at = EXCLUDED.updated_at
+       WHERE (region_tags.occurred_at, region_tags.replication_id) < (EXCLUDED.occurred_at, EXCLUDED.replication_id)`,
+    [region, repository, tag, digest, order.replicationId, order.occurredAt, at],
   );
 }
 
 async function foldObserved(sql: Sql, event: RecordedEvent, data: ReplicationObservedData): Promise<void> {
   const id = event.seq;
   const at = event.recordedAt;
+  const order = { replicationId: id, occurredAt: data.occurredAt };
   await sql.query(
     `INSERT INTO replications (id, kind, source_region, repository, tag, digest, media_type, workflow_id, observed_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -44,14 +46,14 @@ async function foldObserved(sql: Sql, event: RecordedEvent, data: ReplicationObs
   );
   // The source registry has already applied this change to its own storage.
   if (data.kind === 'push' && data.tag !== null) {
-    await advanceTag(sql, at, data.sourceRegion, data.repository, data.tag, data.digest, id);
+    await advanceTag(sql, at, data.sourceRegion, data.repository, data.tag, data.digest, order);
   } else if (data.kind === 'delete-tag' && data.tag !== null) {
-    await advanceTag(sql, at, data.sourceRegion, data.repository, data.tag, null, id);
+    await advanceTag(sql, at, data.sourceRegion, data.repository, data.tag, null, order);
   } else if (data.kind === 'delete-digest') {
     await sql.query(
-      `UPDATE region_tags SET digest = NULL, replication_id = $4, updated_at = $5
-       WHERE region = $1 AND repository = $2 AND digest = $3 AND replication_id < $4`,
-      [data.sourceRegion, data.repository, data.digest, id, at],
+      `UPDATE region_tags SET digest = NULL, replication_id = $4, occurred_at = $5, updated_at = $6
+       WHERE region = $1 AND repository = $2 AND digest = $3 AND (occurred_at, replication_id) < ($5, $4)`,
+      [data.sourceRegion, data.repository, data.digest, id, data.occurredAt, at],
     );
   }
 }
@@ -75,10 +77,12 @@ interface FoldedFields {
   reason: string;
   succeeded: string[];
   failed: string[];
+  occurredAt: string;
 }
 
 export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
   const data = event.data as unknown as FoldedFields;
+  const order = { replicationId: event.replicationId!, occurredAt: data.occurredAt };
   switch (event.type) {
     case 'ReplicationObserved':
       return foldObserved(sql, event, event.data as unknown as ReplicationObservedData);
@@ -91,11 +95,11 @@ export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
     case 'TagSuperseded':
       return touchRegion(sql, event, `state = 'copying'`);
     case 'TagReplicated':
-      await advanceTag(sql, event.recordedAt, event.region!, data.repository, data.tag, data.digest, event.replicationId!);
+      await advanceTag(sql, event.recordedAt, event.region!, data.repository, data.tag, data.digest, order);
       return touchRegion(sql, event, `tag_moved = true`);
     case 'DeleteApplied':
       for (const tag of data.removedTags) {
-        await advanceTag(sql, event.recordedAt, event.region!, data.repository, tag, null, event.replicationId!);
+        await advanceTag(sql, event.recordedAt, event.region!, data.repository, tag, null, order);
       }
       return;
     case 'CompletionPublished':

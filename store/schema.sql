@@ -48,14 +48,18 @@ CREATE TABLE IF NOT EXISTS replication_regions (
 );
 CREATE INDEX IF NOT EXISTS replication_regions_by_state ON replication_regions (state, region);
 
--- What each region's tag points at, and which replication put it there.
--- The fencing token for "no tag regression": a tag only moves forward in replication id.
+-- What each region's tag points at, and which push put it there.
+-- The fencing token for "no tag regression": a tag only moves forward in push
+-- order, (occurred_at, replication_id): the source registry's own event time,
+-- so a late or redelivered notification of an older push never wins, then the
+-- order Ferry accepted them in.
 CREATE TABLE IF NOT EXISTS region_tags (
   region         text        NOT NULL,
   repository     text        NOT NULL,
   tag            text        NOT NULL,
   digest         text,
   replication_id bigint      NOT NULL,
+  occurred_at    timestamptz NOT NULL,
   updated_at     timestamptz NOT NULL,
   PRIMARY KEY (region, repository, tag)
 );

@@ -72,6 +72,7 @@ async function replicatePushInto(input: RegionReplicationInput, acts: ReturnType
   const graph = input.graph!;
   const digest = request.digest!;
   const ids = { replicationId: request.replicationId, targetRegion, repository: request.repository };
+  const order = { occurredAt: request.occurredAt };
 
   setPhase('blobs');
   await copyBlobs(input, graph, acts);
@@ -81,7 +82,7 @@ async function replicatePushInto(input: RegionReplicationInput, acts: ReturnType
   let movedTag: Tag | null = null;
   if (request.tag !== null && input.tagConfirmed) {
     setPhase('tag');
-    const result = await acts.moveTag({ ...ids, tag: request.tag, digest });
+    const result = await acts.moveTag({ ...ids, ...order, tag: request.tag, digest });
     if (result.moved) movedTag = request.tag;
   }
   const references: Array<Tag | Digest> = movedTag === null ? [digest] : [movedTag, digest];
@@ -95,7 +96,7 @@ async function replicateDeleteInto(input: RegionReplicationInput, acts: ReturnTy
   const { request, targetRegion } = input;
   const ids = { replicationId: request.replicationId, targetRegion, repository: request.repository };
   setPhase('tag');
-  const result = await acts.applyDelete({ ...ids, tag: request.tag, digest: request.digest });
+  const result = await acts.applyDelete({ ...ids, occurredAt: request.occurredAt, tag: request.tag, digest: request.digest });
   const references: Array<Tag | Digest> = [...result.removedTags, ...(request.digest === null ? [] : [request.digest])];
   await acts.purgeCaches({ ...ids, references });
 }

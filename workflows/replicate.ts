@@ -98,6 +98,7 @@ export async function replicatePush(request: ReplicationRequest): Promise<{ succ
     try {
       resolved = await sourceActivities(request.sourceRegion).resolveSource({
         replicationId: request.replicationId,
+        occurredAt: request.occurredAt,
         sourceRegion: request.sourceRegion,
         repository: request.repository,
         digest: request.digest!,

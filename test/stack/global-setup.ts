@@ -2,8 +2,23 @@
 // when already up), then Ferry's api and worker as real processes built from
 // this checkout, stopped again at the end.
 import { execFileSync } from 'node:child_process';
-import { repoRoot } from '../support/env';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import pg from 'pg';
+import { configSchema } from '../../domain/config';
+import { repoRoot, TEST_DATABASE, testConfigPath } from '../support/env';
 import { pidOf, portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
+
+/** Every run starts from an empty event store, in its own database beside the dev one. */
+async function freshDatabase(): Promise<void> {
+  const devUrl = configSchema.parse({}).postgresUrl;
+  const admin = new pg.Client({ connectionString: devUrl.replace(/\/[^/]*$/, '/postgres') });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${TEST_DATABASE} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${TEST_DATABASE}`);
+  await admin.end();
+  mkdirSync(`${repoRoot}.stack/run`, { recursive: true });
+  writeFileSync(testConfigPath, JSON.stringify({ postgresUrl: devUrl.replace(/\/[^/]*$/, `/${TEST_DATABASE}`) }, null, 2));
+}
 
 export async function setup(): Promise<void> {
   if (process.env.FERRY_SKIP_STACK_UP !== '1') {
@@ -11,6 +26,7 @@ export async function setup(): Promise<void> {
   }
   // Leftovers of a run that was interrupted before its teardown.
   await Promise.all([stopFerry('api'), stopFerry('worker')]);
+  await freshDatabase();
   if (await portOpen(8080)) {
     throw new Error('port 8080 is taken (a Ferry api from `npm start`?): stop it with `npm run stack -- stop-ferry` before running the tests');
   }

@@ -1,8 +1,14 @@
-// The environment every Ferry process of the local stack runs with:
-// stack/local.env (throwaway credentials for loopback servers) under the caller's env.
+// The environment every Ferry process of the stack tests runs with:
+// stack/local.env (throwaway credentials for loopback servers), the caller's
+// env, and FERRY_CONFIG pointing at a configuration whose database the global
+// setup creates fresh for each run.
 import { readFileSync } from 'node:fs';
 
 export const repoRoot = new URL('../../', import.meta.url).pathname;
+
+/** The configuration file of a test run: the local stack, with its own database. */
+export const testConfigPath = `${repoRoot}.stack/run/test-config.json`;
+export const TEST_DATABASE = 'ferry_test';
 
 export function localStackEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -10,5 +16,5 @@ export function localStackEnv(): Record<string, string> {
     const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
     if (match) env[match[1]!] = match[2]!;
   }
-  return { ...env, ...(process.env as Record<string, string>) };
+  return { ...env, ...(process.env as Record<string, string>), FERRY_CONFIG: testConfigPath };
 }

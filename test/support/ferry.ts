@@ -2,13 +2,13 @@
 // JetStream reader that sees Ferry's messages the way a deploy pipeline would.
 import { randomBytes } from 'node:crypto';
 import { connect, consumerOpts, type NatsConnection } from 'nats';
-import { resolveConfig, type ResolvedConfig } from '../../domain/config';
+import { loadConfig, type ResolvedConfig } from '../../domain/config';
 import type { OutcomeMessage, RegionMessage } from '../../domain/subjects';
 import { EventStore } from '../../store/event-store';
 import { localStackEnv } from './env';
 
 export function localConfig(): ResolvedConfig {
-  return resolveConfig({}, localStackEnv());
+  return loadConfig(localStackEnv());
 }
 
 /** A repository name no earlier run used, so every test starts from empty storage. */
