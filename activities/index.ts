@@ -5,6 +5,7 @@ import type { EventStore } from '../store/event-store';
 import { createAnnounceActivities, type Announcer } from './announce';
 import { createBlobActivities } from './blobs';
 import { createManifestActivities } from './manifests';
+import { createReconcileActivities } from './reconcile';
 import { createRegistryCheckActivities } from './registry-checks';
 import type { Storages } from './storage';
 import { createTagActivities } from './tags';
@@ -23,6 +24,7 @@ export function createActivities({ config, storages, store, announcer }: Activit
     ...createTagActivities({ storages, store }),
     ...createRegistryCheckActivities({ regions: new Map(config.regions.map((region) => [region.name, region])), store }),
     ...createAnnounceActivities({ announcer, store }),
+    ...createReconcileActivities({ config, storages, store }),
   };
 }
 

@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { loadConfig } from '../domain/config';
 import { EventStore } from '../store/event-store';
+import { ensureReconcileSchedule } from './schedules';
 import { buildServer } from './server';
 
 const config = loadConfig();
@@ -11,6 +12,7 @@ const store = EventStore.connect(config.postgresUrl);
 await store.migrate();
 const connection = await Connection.connect({ address: config.temporal.address });
 const temporal = new Client({ connection, namespace: config.temporal.namespace });
+await ensureReconcileSchedule(temporal, config);
 const app = await buildServer({ config, store, temporal, logger });
 await app.listen({ host: config.ingest.host, port: config.ingest.port });
 

@@ -1,14 +1,19 @@
 // The `ferry` command line (npm run ferry -- <command>).
 //
-//   ferry projections verify    fold the event log into scratch tables and diff them with the live projections
-//   ferry projections rebuild   drop the projections and fold the whole event log again
-import { loadConfig } from '../domain/config';
+//   ferry reconcile [--repository R]...  compare every region's tags with the event store now, repair drift, print the report
+//   ferry projections verify             fold the event log into scratch tables and diff them with the live projections
+//   ferry projections rebuild            drop the projections and fold the whole event log again
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig, type ResolvedConfig } from '../domain/config';
+import { CONTROL_TASK_QUEUE } from '../domain/workflow-contract';
 import { EventStore } from '../store/event-store';
+import type { reconcile } from '../workflows/index';
 
-const usage = `usage: ferry projections verify|rebuild`;
+const usage = `usage: ferry reconcile [--repository R]... | ferry projections verify|rebuild`;
 
-async function projections(action: string | undefined): Promise<number> {
-  const store = EventStore.connect(loadConfig().postgresUrl);
+async function projections(config: ResolvedConfig, action: string | undefined): Promise<number> {
+  const store = EventStore.connect(config.postgresUrl);
   try {
     await store.migrate();
     if (action === 'rebuild') {
@@ -31,10 +36,35 @@ async function projections(action: string | undefined): Promise<number> {
   }
 }
 
+async function reconcileNow(config: ResolvedConfig, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { repository: { type: 'string', multiple: true } } });
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    const temporal = new Client({ connection, namespace: config.temporal.namespace });
+    const report = await temporal.workflow.execute<typeof reconcile>('reconcile', {
+      workflowId: `reconcile (manual) ${new Date().toISOString()}`,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [values.repository ? { repositories: values.repository } : {}],
+    });
+    console.log(`reconcile: ${report.drifts} drift(s) found`);
+    for (const repair of report.repaired) {
+      const what = repair.kind === 'push' ? `${repair.repository}:${repair.tag} → ${repair.digest}` : `delete ${repair.repository}:${repair.tag}`;
+      console.log(`  ${repair.region}: ${what} (replication #${repair.replicationId}, workflow "${repair.workflowId}")`);
+    }
+    return 0;
+  } finally {
+    await connection.close();
+  }
+}
+
 const [command, ...rest] = process.argv.slice(2);
+const config = loadConfig();
 switch (command) {
   case 'projections':
-    process.exitCode = await projections(rest[0]);
+    process.exitCode = await projections(config, rest[0]);
+    break;
+  case 'reconcile':
+    process.exitCode = await reconcileNow(config, rest);
     break;
   default:
     console.error(usage);

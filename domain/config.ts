@@ -84,6 +84,16 @@ export const configSchema = z
         partSizeBytes: z.number().int().min(5 * 1024 * 1024).default(16 * 1024 * 1024),
       })
       .prefault({}),
+    reconcile: z
+      .object({
+        /** How often the ferry-reconcile schedule compares every region's tags with the event store. */
+        every: z.string().regex(/^\d+(s|m|h)$/, 'must be a duration such as 30s, 10m or 1h').default('10m'),
+        /** Changes younger than this may still be in flight, and are left to the next scan. */
+        settleSeconds: z.number().int().min(0).default(60),
+        /** Off for test runs, whose fresh event store knows nothing of earlier runs' buckets. */
+        scheduled: z.boolean().default(true),
+      })
+      .prefault({}),
     worker: z
       .object({
         /** Task queues this worker polls; default: the control queue and every region's. */

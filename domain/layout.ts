@@ -15,7 +15,7 @@
 // no trailing newline (a newline makes the registry answer 500, not 404).
 //
 // No Node built-ins: workflow code may import these helpers' types.
-import { digestHex, type Digest, type RepositoryName, type Tag } from './reference';
+import { digestHex, InvalidReferenceError, parseRepositoryName, parseTag, type Digest, type RepositoryName, type Tag } from './reference';
 
 const LAYOUT_ROOT = 'docker/registry/v2';
 
@@ -63,6 +63,19 @@ export class StorageLayout {
   /** Prefix under which every repository lives (for a walk of the whole registry). */
   repositoriesPrefix(): string {
     return `${this.base}/repositories/`;
+  }
+
+  /** The repository and tag a `tags/<tag>/current/link` key belongs to; null for any other key. */
+  parseTagCurrentLink(key: string): { repository: RepositoryName; tag: Tag } | null {
+    const prefix = this.repositoriesPrefix();
+    const match = key.startsWith(prefix) ? /^(.+)\/_manifests\/tags\/([^/]+)\/current\/link$/.exec(key.slice(prefix.length)) : null;
+    if (!match) return null;
+    try {
+      return { repository: parseRepositoryName(match[1]), tag: parseTag(match[2]) };
+    } catch (error) {
+      if (error instanceof InvalidReferenceError) return null;
+      throw error;
+    }
   }
 
   private repository(repository: RepositoryName): string {

@@ -1,7 +1,7 @@
 // What the API, the workers, the CLI and workflow code agree on: task queues,
 // search attributes, and the payloads that cross the Temporal boundary.
 // Imported by workflow code, so it must stay free of Node built-ins.
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 import { shortDigest, type Digest, type RepositoryName, type Tag } from './reference';
 
 export const CONTROL_TASK_QUEUE = 'ferry-control';
@@ -67,7 +67,7 @@ export interface PushOrder {
 }
 
 /** Phases shown in the FerryPhase search attribute. */
-export type ReplicationPhase = 'resolve' | 'replicate' | 'blobs' | 'manifests' | 'tag' | 'verify' | 'announce' | 'done' | 'failed';
+export type ReplicationPhase = 'accepted' | 'resolve' | 'replicate' | 'blobs' | 'manifests' | 'tag' | 'verify' | 'announce' | 'done' | 'failed';
 
 function describeReference(request: Pick<ReplicationRequest, 'repository' | 'tag' | 'digest'>): string {
   if (request.digest === null) return `${request.repository}:${request.tag}`;
@@ -85,4 +85,30 @@ export function replicationWorkflowId(request: Pick<ReplicationRequest, 'kind' |
 export function replicationSummary(request: ReplicationRequest): string {
   const verb = request.kind === 'push' ? '' : 'delete ';
   return `${verb}${describeReference(request)} ${request.sourceRegion} → ${request.targetRegions.join(', ')}`;
+}
+
+/** Id, UI summary and details, and search attributes of a replication workflow, however it is started. */
+export function replicationStartOptions(request: ReplicationRequest) {
+  return {
+    workflowId: replicationWorkflowId(request),
+    staticSummary: replicationSummary(request),
+    staticDetails: [
+      `**${request.kind}** of \`${request.repository}\`${request.tag ? ` tag \`${request.tag}\`` : ''}`,
+      request.digest ? `digest \`${request.digest}\`` : '',
+      `from **${request.sourceRegion}** to ${request.targetRegions.map((region) => `**${region}**`).join(', ')}`,
+      `observed ${request.observedAt}, replication #${request.replicationId}`,
+    ]
+      .filter(Boolean)
+      .join('\n\n'),
+    typedSearchAttributes: [
+      { key: searchAttributes.repository, value: request.repository },
+      ...(request.tag ? [{ key: searchAttributes.tag, value: request.tag }] : []),
+      ...(request.digest ? [{ key: searchAttributes.digest, value: request.digest }] : []),
+      { key: searchAttributes.sourceRegion, value: request.sourceRegion },
+      { key: searchAttributes.phase, value: 'accepted' },
+      { key: searchAttributes.pendingRegions, value: request.targetRegions },
+      { key: searchAttributes.pushSeq, value: request.replicationId },
+      { key: searchAttributes.lastProgressAt, value: new Date(request.observedAt) },
+    ] as SearchAttributePair[],
+  };
 }

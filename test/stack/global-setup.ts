@@ -17,7 +17,10 @@ async function freshDatabase(): Promise<void> {
   await admin.query(`CREATE DATABASE ${TEST_DATABASE}`);
   await admin.end();
   mkdirSync(`${repoRoot}.stack/run`, { recursive: true });
-  writeFileSync(testConfigPath, JSON.stringify({ postgresUrl: devUrl.replace(/\/[^/]*$/, `/${TEST_DATABASE}`) }, null, 2));
+  writeFileSync(
+    testConfigPath,
+    JSON.stringify({ postgresUrl: devUrl.replace(/\/[^/]*$/, `/${TEST_DATABASE}`), reconcile: { scheduled: false, settleSeconds: 1 } }, null, 2),
+  );
 }
 
 export async function setup(): Promise<void> {

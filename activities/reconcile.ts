@@ -1,0 +1,58 @@
+// Reconcile: compare every region's tags in storage with what Ferry recorded,
+// and record each unobserved change as a replication of its own (the event id
+// names the drift, so a second scan of the same drift records nothing new).
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { ResolvedConfig } from '../domain/config';
+import { findDrift, type Drift, type RecordedTag, type StoredTag } from '../domain/drift';
+import type { Digest, RepositoryName, Tag } from '../domain/reference';
+import type { EventStore } from '../store/event-store';
+import { recordObservation, type Recorded } from '../store/replications';
+import type { RegionStorage, Storages } from './storage';
+
+async function storedTags(storage: RegionStorage): Promise<StoredTag[]> {
+  const tags: StoredTag[] = [];
+  let token: string | undefined;
+  do {
+    const page = await storage.s3.send(
+      new ListObjectsV2Command({ Bucket: storage.bucket, Prefix: storage.layout.repositoriesPrefix(), ContinuationToken: token }),
+    );
+    for (const object of page.Contents ?? []) {
+      const tag = storage.layout.parseTagCurrentLink(object.Key!);
+      if (!tag) continue;
+      const digest = await storage.readLink(object.Key!);
+      if (digest) tags.push({ region: storage.region.name, ...tag, digest, modifiedAt: object.LastModified!.toISOString() });
+    }
+    token = page.NextContinuationToken;
+  } while (token);
+  return tags;
+}
+
+export function createReconcileActivities({ config, storages, store }: { config: ResolvedConfig; storages: Storages; store: EventStore }) {
+  return {
+    async scanForDrift(scope: { repositories?: string[] }): Promise<Drift[]> {
+      const inScope = (repository: string) => !scope.repositories || scope.repositories.includes(repository);
+      const stored = (await Promise.all([...storages.values()].map(storedTags))).flat().filter((tag) => inScope(tag.repository));
+      const recorded = await store.pool.query<{ region: string; repository: RepositoryName; tag: Tag; digest: Digest | null; updated_at: Date }>(
+        `SELECT region, repository, tag, digest, updated_at FROM region_tags`,
+      );
+      const records: RecordedTag[] = recorded.rows
+        .filter((row) => inScope(row.repository))
+        .map((row) => ({ ...row, updatedAt: row.updated_at.toISOString() }));
+      return findDrift(stored, records, new Date(Date.now() - config.reconcile.settleSeconds * 1000).toISOString());
+    },
+
+    async recordDrift(drift: Drift): Promise<Recorded> {
+      const digest = drift.kind === 'push' ? drift.digest : null;
+      return recordObservation(store, config, {
+        kind: drift.kind,
+        sourceRegion: drift.region,
+        repository: drift.repository,
+        tag: drift.tag,
+        digest,
+        mediaType: null,
+        eventId: `reconcile:${drift.region}:${drift.repository}:${drift.tag}:${digest ?? 'deleted'}:${drift.occurredAt}`,
+        occurredAt: drift.occurredAt,
+      });
+    },
+  };
+}

@@ -1,0 +1,44 @@
+// Recording an accepted push or delete, whoever noticed it (a registry's
+// notification, or the reconcile that found what a lost notification left
+// behind): one ReplicationObserved event, deduplicated on its event id, and
+// the request its workflow runs with.
+import type { ResolvedConfig } from '../domain/config';
+import type { Digest, RepositoryName, Tag } from '../domain/reference';
+import type { ReplicationKind, ReplicationRequest } from '../domain/workflow-contract';
+import type { EventStore } from './event-store';
+import type { ReplicationObservedData } from './events';
+
+export interface Observation {
+  kind: ReplicationKind;
+  sourceRegion: string;
+  repository: RepositoryName;
+  tag: Tag | null;
+  digest: Digest | null;
+  mediaType: string | null;
+  eventId: string;
+  occurredAt: string;
+}
+
+export interface Recorded {
+  request: ReplicationRequest;
+  /** True when this event id had been recorded before; nothing new was written. */
+  duplicate: boolean;
+}
+
+export async function recordObservation(store: EventStore, config: ResolvedConfig, observation: Observation): Promise<Recorded> {
+  const data: ReplicationObservedData = {
+    ...observation,
+    targetRegions: config.regions.map((region) => region.name).filter((name) => name !== observation.sourceRegion),
+  };
+  const appended = await store.append({ type: 'ReplicationObserved', data });
+  const row = await store.pool.query<{ observed_at: Date }>(`SELECT observed_at FROM replications WHERE id = $1`, [appended.seq]);
+  return {
+    request: {
+      ...data,
+      replicationId: appended.seq,
+      observedAt: row.rows[0]!.observed_at.toISOString(),
+      blobConcurrency: config.replication.blobConcurrency,
+    },
+    duplicate: !appended.recorded,
+  };
+}

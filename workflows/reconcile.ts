@@ -1,0 +1,44 @@
+// Periodic repair of what lost notifications left behind (a registry keeps its
+// notification queue in memory). Run by the `ferry-reconcile` Temporal
+// Schedule, or on demand with `ferry reconcile`. Each repair is an ordinary
+// replication workflow, left running on its own.
+import { ParentClosePolicy, proxyActivities, startChild } from '@temporalio/workflow';
+import type { Activities } from '../activities/index';
+import type { Drift } from '../domain/drift';
+import { CONTROL_TASK_QUEUE, replicationStartOptions } from '../domain/workflow-contract';
+import { replicatePush } from './replicate';
+
+const control = proxyActivities<Activities>({
+  taskQueue: CONTROL_TASK_QUEUE,
+  startToCloseTimeout: '10m',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
+});
+
+export interface ReconcileReport {
+  drifts: number;
+  repaired: Array<Drift & { replicationId: number; workflowId: string }>;
+}
+
+export interface ReconcileScope {
+  /** Only these repositories; every repository when absent. */
+  repositories?: string[];
+}
+
+export async function reconcile(scope: ReconcileScope = {}): Promise<ReconcileReport> {
+  const drifts = await control.scanForDrift(scope);
+  const repaired: ReconcileReport['repaired'] = [];
+  for (const drift of drifts) {
+    const { request, duplicate } = await control.recordDrift(drift);
+    const options = replicationStartOptions(request);
+    if (!duplicate) {
+      await startChild(replicatePush, {
+        ...options,
+        taskQueue: CONTROL_TASK_QUEUE,
+        args: [request],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    }
+    repaired.push({ ...drift, replicationId: request.replicationId, workflowId: options.workflowId });
+  }
+  return { drifts: drifts.length, repaired };
+}
