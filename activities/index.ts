@@ -32,4 +32,4 @@ export type Activities = ReturnType<typeof createActivities>;
 export type { CopyBlobInput, CopyBlobResult, CopyProgress } from './blobs';
 export type { ResolveSourceInput, ResolvedSource, SourceTagState, WriteManifestsInput } from './manifests';
 export type { ApplyDeleteInput, ApplyDeleteResult, MoveTagInput, MoveTagResult } from './tags';
-export type { PurgeCachesInput, VerifyPullInput } from './registry-checks';
+export type { PurgeCachesInput, VerifyPullInput, VerifyPullResult } from './registry-checks';

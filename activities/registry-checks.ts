@@ -12,9 +12,17 @@ import type { EventStore } from '../store/event-store';
 export interface VerifyPullInput {
   targetRegion: string;
   repository: RepositoryName;
-  /** The tag when this replication moved it, else the digest. */
-  reference: Tag | Digest;
+  /** The tag this replication moved, if it did. */
+  tag: Tag | null;
   graph: ManifestGraph;
+}
+
+export interface VerifyPullResult {
+  /**
+   * False when the tag already resolves to another digest: only a newer push
+   * can have moved it (tag moves are fenced), so this one is announced by digest.
+   */
+  tagHoldsDigest: boolean;
 }
 
 export interface PurgeCachesInput {
@@ -46,14 +54,23 @@ export function createRegistryCheckActivities({ regions, store }: { regions: Rea
   };
 
   return {
-    /** Pulls the reference from the region's registry: every manifest by GET (digest checked), every blob by HEAD. */
-    async verifyPull(input: VerifyPullInput): Promise<void> {
+    /**
+     * Pulls the image from the region's registry as a client would: the root by
+     * digest (and by tag), every child manifest by GET, every blob by HEAD.
+     */
+    async verifyPull(input: VerifyPullInput): Promise<VerifyPullResult> {
       const signal = Context.current().cancellationSignal;
       const registry = regionOf(input.targetRegion).registryUrl;
-      const root = await fetchManifest(registry, input.repository, input.reference, signal);
+      const root = await fetchManifest(registry, input.repository, input.graph.root, signal);
       const actualRoot = `sha256:${createHash('sha256').update(root.body).digest('hex')}`;
       if (root.status !== 200 || actualRoot !== input.graph.root) {
-        throw notPullable(input.targetRegion, `GET ${input.repository}:${input.reference} answered ${root.status} with ${actualRoot}, expected ${input.graph.root}`);
+        throw notPullable(input.targetRegion, `GET ${input.repository}@${input.graph.root} answered ${root.status} with ${actualRoot}`);
+      }
+      let tagHoldsDigest = false;
+      if (input.tag !== null) {
+        const tagged = await fetchManifest(registry, input.repository, input.tag, signal);
+        if (tagged.status !== 200) throw notPullable(input.targetRegion, `GET ${input.repository}:${input.tag} answered ${tagged.status}`);
+        tagHoldsDigest = tagged.digestHeader === input.graph.root;
       }
       for (const manifest of input.graph.manifests) {
         if (manifest.digest === input.graph.root) continue;
@@ -67,6 +84,7 @@ export function createRegistryCheckActivities({ regions, store }: { regions: Rea
           throw notPullable(input.targetRegion, `HEAD blob ${blob.digest} answered ${response.status} with ${length} bytes, expected ${blob.size}`);
         }
       }
+      return { tagHoldsDigest };
     },
 
     /** PURGEs the manifest URLs of the references from every cache of the region (all Accept variants). */

@@ -88,8 +88,9 @@ async function replicatePushInto(input: RegionReplicationInput, acts: ReturnType
   const references: Array<Tag | Digest> = movedTag === null ? [digest] : [movedTag, digest];
   await acts.purgeCaches({ ...ids, references });
   setPhase('verify');
-  await acts.verifyPull({ targetRegion, repository: request.repository, reference: movedTag ?? digest, graph });
-  return movedTag;
+  const pulled = await acts.verifyPull({ targetRegion, repository: request.repository, tag: movedTag, graph });
+  // Announce the tag only while it still holds this digest; a newer push announces its own.
+  return pulled.tagHoldsDigest ? movedTag : null;
 }
 
 async function replicateDeleteInto(input: RegionReplicationInput, acts: ReturnType<typeof regionActivities>): Promise<void> {

@@ -3,10 +3,21 @@
 // this checkout, stopped again at the end.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { configSchema } from '../../domain/config';
 import { repoRoot, TEST_DATABASE, testConfigPath } from '../support/env';
 import { pidOf, portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
+
+/** Workflows an interrupted run left running would write into this run's fresh database. */
+async function terminateLeftoverWorkflows(): Promise<void> {
+  const connection = await Connection.connect({ address: configSchema.parse({}).temporal.address });
+  const temporal = new Client({ connection });
+  for await (const execution of temporal.workflow.list({ query: `ExecutionStatus = 'Running'` })) {
+    await temporal.workflow.getHandle(execution.workflowId, execution.runId).terminate('left over by an earlier test run').catch(() => undefined);
+  }
+  await connection.close();
+}
 
 /** Every run starts from an empty event store, in its own database beside the dev one. */
 async function freshDatabase(): Promise<void> {
@@ -29,6 +40,7 @@ export async function setup(): Promise<void> {
   }
   // Leftovers of a run that was interrupted before its teardown.
   await Promise.all([stopFerry('api'), stopFerry('worker')]);
+  await terminateLeftoverWorkflows();
   await freshDatabase();
   if (await portOpen(8080)) {
     throw new Error('port 8080 is taken (a Ferry api from `npm start`?): stop it with `npm run stack -- stop-ferry` before running the tests');
