@@ -45,18 +45,22 @@ export const FailureType = {
 
 export type ReplicationKind = 'push' | 'delete-digest' | 'delete-tag';
 
-/** What the API hands a replication workflow: one accepted push or delete. */
-export interface ReplicationRequest {
-  replicationId: number;
+/** One change a source region made: a push, or a delete of a digest or a tag. */
+export interface RegionChange {
   kind: ReplicationKind;
   sourceRegion: string;
-  targetRegions: string[];
   repository: RepositoryName;
   tag: Tag | null;
   digest: Digest | null;
-  observedAt: string;
-  /** The source registry's event time: with replicationId, the push order of a tag. */
+  /** The source registry's event time: with the replication id, the push order of a tag. */
   occurredAt: string;
+}
+
+/** What a replication workflow runs with: one accepted change and where it goes. */
+export interface ReplicationRequest extends RegionChange {
+  replicationId: number;
+  targetRegions: string[];
+  observedAt: string;
   blobConcurrency: number;
 }
 

@@ -1,21 +1,19 @@
 // The domain events Ferry records. The `events` table is the record of truth;
 // each event carries the key that makes appending it idempotent.
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
-import type { ReplicationKind } from '../domain/workflow-contract';
+import type { RegionChange } from '../domain/workflow-contract';
 
 export type CopyMethod = 'server-side' | 'streamed';
 
-export interface ReplicationObservedData {
-  kind: ReplicationKind;
-  sourceRegion: string;
-  targetRegions: string[];
-  repository: RepositoryName;
-  tag: Tag | null;
-  digest: Digest | null;
+/** A change as noticed: from a registry's notification, or found by reconcile. */
+export interface Observation extends RegionChange {
   mediaType: string | null;
-  /** The notification's own id: a redelivered notification records nothing new. */
+  /** The notification's own id (or the drift's): a redelivery records nothing new. */
   eventId: string;
-  occurredAt: string;
+}
+
+export interface ReplicationObservedData extends Observation {
+  targetRegions: string[];
 }
 
 interface RegionEvent<T extends string, D> {

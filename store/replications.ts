@@ -3,21 +3,9 @@
 // behind): one ReplicationObserved event, deduplicated on its event id, and
 // the request its workflow runs with.
 import type { ResolvedConfig } from '../domain/config';
-import type { Digest, RepositoryName, Tag } from '../domain/reference';
-import type { ReplicationKind, ReplicationRequest } from '../domain/workflow-contract';
+import type { ReplicationRequest } from '../domain/workflow-contract';
 import type { EventStore } from './event-store';
-import type { ReplicationObservedData } from './events';
-
-export interface Observation {
-  kind: ReplicationKind;
-  sourceRegion: string;
-  repository: RepositoryName;
-  tag: Tag | null;
-  digest: Digest | null;
-  mediaType: string | null;
-  eventId: string;
-  occurredAt: string;
-}
+import type { Observation, ReplicationObservedData } from './events';
 
 export interface Recorded {
   request: ReplicationRequest;
