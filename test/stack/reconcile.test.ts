@@ -1,7 +1,9 @@
 // A registry restart loses its queued notifications (Distribution keeps them
 // in memory). Reconcile finds the tag Ferry never heard of and replicates it.
 import { execFileSync } from 'node:child_process';
+import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../../api/schedules';
 import { parseDigest, parseRepositoryName } from '../../domain/reference';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
 import { localStackEnv, repoRoot } from '../support/env';
@@ -54,6 +56,29 @@ describe('reconcile', () => {
       expect(ferry('reconcile', '--repository', repository)).toContain('reconcile: 0 drift(s) found');
     } finally {
       await outcome.stop();
+    }
+  });
+});
+
+describe('the reconcile schedule', () => {
+  it('is created with the configured interval, updated on change, and removed when turned off', async () => {
+    const connection = await Connection.connect({ address: config.temporal.address });
+    const temporal = new Client({ connection });
+    try {
+      const every = async () => {
+        const schedule = await temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe();
+        expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconcile' });
+        return schedule.spec.intervals?.[0]?.every;
+      };
+      await ensureReconcileSchedule(temporal, { ...config, reconcile: { ...config.reconcile, scheduled: true, every: '10m' } });
+      expect(await every()).toBe(10 * 60 * 1000);
+      await ensureReconcileSchedule(temporal, { ...config, reconcile: { ...config.reconcile, scheduled: true, every: '1h' } });
+      expect(await every()).toBe(60 * 60 * 1000);
+      await ensureReconcileSchedule(temporal, config);
+      await expect(temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe()).rejects.toThrow();
+    } finally {
+      await temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID).delete().catch(() => undefined);
+      await connection.close();
     }
   });
 });
