@@ -81,6 +81,11 @@ export function createManifestActivities({ storages, store }: { storages: Storag
       const source = storageOf(storages, input.sourceRegion);
       try {
         const graph = await resolveManifestGraph(input.digest, (digest) => readVerifiedManifest(source, input.repository, digest));
+        await store.append({
+          type: 'SourceResolved',
+          replicationId: input.replicationId,
+          data: { manifests: graph.manifests.length, blobs: graph.blobs.length, totalBlobBytes: graph.totalBlobBytes },
+        });
         return { graph, ...(await sourceTagState(input)) };
       } catch (error) {
         if (error instanceof ManifestError) {

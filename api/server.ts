@@ -3,7 +3,9 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError, ingestRoutes, UNSUPPORTED_MEDIA_TYPE_MESSAGE } from './ingest';
+import { documentedOperations, openApiDocument } from './openapi';
 import type { ReplicationStarter } from './replications';
+import { statusRoutes } from './status';
 
 export interface ApiDeps extends ReplicationStarter {
   logger: Logger;
@@ -35,7 +37,23 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
     void reply.code(apiError.statusCode).send({ error: { code: apiError.code, message: apiError.message } });
   });
+  const registered: string[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method !== 'HEAD') registered.push(`${method} ${route.url.replace(/:(\w+)/g, '{$1}')}`);
+    }
+  });
   app.get('/healthz', async () => ({ ok: true }));
+  app.get('/v1/openapi.json', async () => openApiDocument);
   await app.register(async (scope) => ingestRoutes(scope, deps));
+  await app.register(async (scope) => statusRoutes(scope, deps));
+  await app.ready();
+  const documented = documentedOperations();
+  const undocumented = registered.filter((route) => !documented.includes(route));
+  const unregistered = documented.filter((route) => !registered.includes(route));
+  if (undocumented.length + unregistered.length > 0) {
+    throw new Error(`api/openapi.ts and the routes disagree: undocumented ${undocumented.join(', ') || '-'}; not registered ${unregistered.join(', ') || '-'}`);
+  }
   return app;
 }

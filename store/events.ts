@@ -25,6 +25,7 @@ interface RegionEvent<T extends string, D> {
 
 export type FerryEvent =
   | { type: 'ReplicationObserved'; data: ReplicationObservedData }
+  | { type: 'SourceResolved'; replicationId: number; data: { manifests: number; blobs: number; totalBlobBytes: number } }
   | RegionEvent<'BlobCopied', { digest: Digest; size: number; method: CopyMethod; seconds: number; bytesSent: number }>
   | RegionEvent<'BlobSkipped', { digest: Digest; size: number }>
   | RegionEvent<'ManifestsWritten', { repository: RepositoryName; digests: Digest[] }>
@@ -61,6 +62,8 @@ export function dedupeKey(event: FerryEvent): string {
       return `failed:${event.replicationId}:${event.region}`;
     case 'ReplicationFinished':
       return `finished:${event.replicationId}`;
+    case 'SourceResolved':
+      return `resolved:${event.replicationId}`;
   }
 }
 

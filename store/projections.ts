@@ -78,6 +78,8 @@ interface FoldedFields {
   succeeded: string[];
   failed: string[];
   occurredAt: string;
+  blobs: number;
+  totalBlobBytes: number;
 }
 
 export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
@@ -86,6 +88,9 @@ export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
   switch (event.type) {
     case 'ReplicationObserved':
       return foldObserved(sql, event, event.data as unknown as ReplicationObservedData);
+    case 'SourceResolved':
+      await sql.query(`UPDATE replications SET blob_count = $2, total_blob_bytes = $3 WHERE id = $1`, [event.replicationId, data.blobs, data.totalBlobBytes]);
+      return;
     case 'BlobCopied':
       return touchRegion(sql, event, `state = 'copying', blobs_copied = blobs_copied + 1, bytes_copied = bytes_copied + $4`, [data.size]);
     case 'BlobSkipped':

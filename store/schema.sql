@@ -63,3 +63,7 @@ CREATE TABLE IF NOT EXISTS region_tags (
   updated_at     timestamptz NOT NULL,
   PRIMARY KEY (region, repository, tag)
 );
+
+-- Size of the image being replicated, once its manifest graph was read.
+ALTER TABLE replications ADD COLUMN IF NOT EXISTS blob_count integer;
+ALTER TABLE replications ADD COLUMN IF NOT EXISTS total_blob_bytes bigint;

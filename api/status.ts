@@ -1,0 +1,138 @@
+// Where a replication stands, served from the Postgres projections:
+//
+//   GET /v1/status?repository=R&tag=T | &digest=D   the newest push of that reference, region by region
+//   GET /v1/replications?repository=&state=&region=&limit=&before=
+//                                                   replications, newest first, paginated by id
+//   GET /v1/replications/:id/events                 the event history of one replication
+import type { FastifyInstance } from 'fastify';
+import { InvalidReferenceError, parseDigest, parseRepositoryName, parseTag } from '../domain/reference';
+import type { EventStore } from '../store/event-store';
+import { ApiError } from './ingest';
+
+const REGION_STATES = ['pending', 'copying', 'replicated', 'failed'] as const;
+
+interface ReplicationRow {
+  id: string;
+  kind: string;
+  source_region: string;
+  repository: string;
+  tag: string | null;
+  digest: string | null;
+  workflow_id: string;
+  observed_at: Date;
+  outcome: string;
+  finished_at: Date | null;
+  total_blob_bytes: string | null;
+}
+
+interface RegionRow {
+  replication_id: string;
+  region: string;
+  state: string;
+  blobs_copied: number;
+  blobs_skipped: number;
+  bytes_copied: string;
+  bytes_skipped: string;
+  tag_moved: boolean;
+  failure: string | null;
+  replicated_at: Date | null;
+}
+
+function validated<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof InvalidReferenceError) throw new ApiError(400, 'INVALID_REFERENCE', error.message);
+    throw error;
+  }
+}
+
+function regionStatus(replication: ReplicationRow, row: RegionRow) {
+  const bytesDone = Number(row.bytes_copied) + Number(row.bytes_skipped);
+  return {
+    state: row.state,
+    blobsCopied: row.blobs_copied,
+    blobsSkipped: row.blobs_skipped,
+    bytesDone,
+    bytesTotal: replication.total_blob_bytes === null ? null : Number(replication.total_blob_bytes),
+    tagMoved: row.tag_moved,
+    replicatedAt: row.replicated_at?.toISOString() ?? null,
+    lagSeconds: row.replicated_at ? (row.replicated_at.getTime() - replication.observed_at.getTime()) / 1000 : null,
+    failure: row.failure,
+  };
+}
+
+function replicationView(replication: ReplicationRow, regions: RegionRow[]) {
+  return {
+    replicationId: Number(replication.id),
+    kind: replication.kind,
+    repository: replication.repository,
+    tag: replication.tag,
+    digest: replication.digest,
+    sourceRegion: replication.source_region,
+    workflowId: replication.workflow_id,
+    observedAt: replication.observed_at.toISOString(),
+    outcome: replication.outcome,
+    finishedAt: replication.finished_at?.toISOString() ?? null,
+    regions: Object.fromEntries(regions.map((row) => [row.region, regionStatus(replication, row)])),
+  };
+}
+
+async function regionsOf(store: EventStore, ids: string[]): Promise<Map<string, RegionRow[]>> {
+  const rows = await store.pool.query<RegionRow>(`SELECT * FROM replication_regions WHERE replication_id = ANY($1::bigint[]) ORDER BY region`, [ids]);
+  const byReplication = new Map<string, RegionRow[]>();
+  for (const row of rows.rows) byReplication.set(row.replication_id, [...(byReplication.get(row.replication_id) ?? []), row]);
+  return byReplication;
+}
+
+export async function statusRoutes(app: FastifyInstance, { store }: { store: EventStore }): Promise<void> {
+  app.get<{ Querystring: { repository?: string; tag?: string; digest?: string } }>('/v1/status', async (request) => {
+    const { tag, digest } = request.query;
+    const repository = validated(() => parseRepositoryName(request.query.repository));
+    if ((tag === undefined) === (digest === undefined)) {
+      throw new ApiError(400, 'INVALID_QUERY', 'give exactly one of tag and digest');
+    }
+    const [column, value] = tag !== undefined ? ['tag', validated(() => parseTag(tag))] : ['digest', validated(() => parseDigest(digest))];
+    const found = await store.pool.query<ReplicationRow>(
+      `SELECT * FROM replications WHERE kind = 'push' AND repository = $1 AND ${column} = $2 ORDER BY id DESC LIMIT 1`,
+      [repository, value],
+    );
+    const replication = found.rows[0];
+    if (!replication) throw new ApiError(404, 'NOT_FOUND', `no push of ${repository} ${column} ${value} was observed`);
+    return replicationView(replication, (await regionsOf(store, [replication.id])).get(replication.id) ?? []);
+  });
+
+  app.get<{ Querystring: { repository?: string; state?: string; region?: string; limit?: string; before?: string } }>('/v1/replications', async (request) => {
+    const { state, region } = request.query;
+    const repository = request.query.repository === undefined ? null : validated(() => parseRepositoryName(request.query.repository));
+    if (state !== undefined && !(REGION_STATES as readonly string[]).includes(state)) {
+      throw new ApiError(400, 'INVALID_QUERY', `state must be one of ${REGION_STATES.join(', ')}`);
+    }
+    const limit = Number(request.query.limit ?? 50);
+    const before = Number(request.query.before ?? Number.MAX_SAFE_INTEGER);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ApiError(400, 'INVALID_QUERY', 'limit must be an integer from 1 to 500');
+    if (!Number.isSafeInteger(before)) throw new ApiError(400, 'INVALID_QUERY', 'before must be a replication id');
+    const found = await store.pool.query<ReplicationRow>(
+      `SELECT r.* FROM replications r
+       WHERE r.id < $1 AND ($2::text IS NULL OR r.repository = $2)
+         AND ($3::text IS NULL AND $4::text IS NULL OR EXISTS (
+           SELECT 1 FROM replication_regions rr WHERE rr.replication_id = r.id
+             AND ($3::text IS NULL OR rr.state = $3) AND ($4::text IS NULL OR rr.region = $4)))
+       ORDER BY r.id DESC LIMIT $5`,
+      [before, repository, state ?? null, region ?? null, limit],
+    );
+    const regions = await regionsOf(store, found.rows.map((row) => row.id));
+    const items = found.rows.map((row) => replicationView(row, regions.get(row.id) ?? []));
+    const last = items.at(-1);
+    const query = Object.entries({ ...request.query, before: String(last?.replicationId) }).filter((entry): entry is [string, string] => entry[1] !== undefined);
+    return { items, next: items.length === limit ? `/v1/replications?${new URLSearchParams(query)}` : null };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/replications/:id/events', async (request) => {
+    const id = Number(request.params.id);
+    if (!Number.isSafeInteger(id) || id < 1) throw new ApiError(400, 'INVALID_QUERY', 'the replication id must be a positive integer');
+    const events = await store.eventsOf(id);
+    if (events.length === 0) throw new ApiError(404, 'NOT_FOUND', `replication ${id} does not exist`);
+    return { replicationId: id, events: events.map((event) => ({ seq: event.seq, type: event.type, region: event.region, data: event.data, recordedAt: event.recordedAt.toISOString() })) };
+  });
+}
