@@ -1,6 +1,8 @@
 // Telling the world: per-region messages and the all-regions outcome on NATS
-// JetStream, each recorded in the event store. A retried publish carries the
-// same message id, so the stream keeps one copy (invariant 4, "effect once").
+// JetStream. Each is recorded first, then published, so whoever hears a
+// message finds the status API already agreeing. A retried activity records
+// nothing twice (dedupe keys) and republishes with the same message id, which
+// the stream keeps one copy of (invariant 4, "effect once").
 import { connect, nanos, type JetStreamClient, type NatsConnection } from 'nats';
 import {
   STREAM_NAME,
@@ -55,28 +57,28 @@ export function createAnnounceActivities({ announcer, store }: { announcer: Anno
   }
 
   return {
-    /** Publishes a region's completion (or failure), then records it. */
+    /** Records a region's completion (or failure), then publishes it. */
     async announceRegion(message: Omit<RegionMessage, 'completedAt'>): Promise<string> {
       const full: RegionMessage = { ...message, completedAt: new Date().toISOString() };
       const subject = regionSubject(full);
-      await publish(subject, messageId(message, message.region), full);
       const base = { replicationId: message.replicationId, region: message.region };
       if (message.kind === 'failed') {
         await store.append({ type: 'RegionFailed', ...base, data: message.failure! });
       } else {
         await store.append({ type: 'CompletionPublished', ...base, data: { subject, digest: message.digest } });
       }
+      await publish(subject, messageId(message, message.region), full);
       return subject;
     },
 
-    /** Publishes which regions succeeded and which failed, once every region finished. */
+    /** Records, then publishes, which regions succeeded and which failed, once every region finished. */
     async announceOutcome(outcome: OutcomeMessage): Promise<void> {
-      await publish(outcomeSubject(outcome.repository, outcome.tag, outcome.digest), messageId(outcome, 'outcome'), outcome);
       await store.append({
         type: 'ReplicationFinished',
         replicationId: outcome.replicationId,
         data: { succeeded: outcome.succeeded, failed: outcome.failed.map((failure) => failure.region) },
       });
+      await publish(outcomeSubject(outcome.repository, outcome.tag, outcome.digest), messageId(outcome, 'outcome'), outcome);
     },
   };
 }
