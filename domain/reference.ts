@@ -63,10 +63,6 @@ export function parseDigest(value: unknown): Digest {
   return value as Digest;
 }
 
-export function isDigest(value: unknown): value is Digest {
-  return typeof value === 'string' && digestPattern.test(value);
-}
-
 /** The 64 hex characters of a digest. */
 export function digestHex(digest: Digest): string {
   return digest.slice('sha256:'.length);
@@ -75,9 +71,4 @@ export function digestHex(digest: Digest): string {
 /** `sha256:ab12cd34ef56`, for names an operator reads. */
 export function shortDigest(digest: Digest): string {
   return digest.slice(0, 'sha256:'.length + 12);
-}
-
-/** `repo:tag`, or `repo@digest` when there is no tag. */
-export function formatReference(repository: RepositoryName, tag: Tag | null, digest: Digest): string {
-  return tag === null ? `${repository}@${digest}` : `${repository}:${tag}`;
 }
