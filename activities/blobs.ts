@@ -110,25 +110,21 @@ async function hashInParts(
 }
 
 async function openSource(source: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<{ stream: Readable; etag: string }> {
-  const key = source.layout.blobData(input.digest);
-  const head = await source.head(key, signal);
-  if (head === null) {
+  const object = await source.getStream(source.layout.blobData(input.digest), signal);
+  if (object === null) {
     throw ApplicationFailure.nonRetryable(
       `source blob ${input.digest} is missing from ${input.sourceRegion}`,
       FailureType.sourceBlobMissing,
     );
   }
-  if (head.size !== input.size) {
+  if (object.size !== input.size) {
+    object.stream.destroy();
     throw ApplicationFailure.nonRetryable(
-      `source blob ${input.digest} in ${input.sourceRegion} has ${head.size} bytes, the manifest says ${input.size}`,
+      `source blob ${input.digest} in ${input.sourceRegion} has ${object.size} bytes, the manifest says ${input.size}`,
       FailureType.sourceBlobCorrupt,
     );
   }
-  const stream = await source.getStream(key, signal);
-  if (stream === null) {
-    throw ApplicationFailure.nonRetryable(`source blob ${input.digest} vanished from ${input.sourceRegion}`, FailureType.sourceBlobMissing);
-  }
-  return { stream, etag: head.etag };
+  return { stream: object.stream, etag: object.etag };
 }
 
 async function serverSideCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<void> {

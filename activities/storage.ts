@@ -77,22 +77,22 @@ export class RegionStorage {
 
   /** Reads a small object whole; null when absent. */
   async getSmall(key: string, abortSignal?: AbortSignal): Promise<Uint8Array | null> {
-    try {
-      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal });
-      if ((object.ContentLength ?? 0) > MAX_SMALL_OBJECT_BYTES) {
-        throw new Error(`${key} is larger than ${MAX_SMALL_OBJECT_BYTES} bytes`);
-      }
-      return await object.Body!.transformToByteArray();
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
+    const object = await this.getStream(key, abortSignal);
+    if (object === null) return null;
+    if (object.size > MAX_SMALL_OBJECT_BYTES) {
+      object.stream.destroy();
+      throw new Error(`${key} is larger than ${MAX_SMALL_OBJECT_BYTES} bytes`);
     }
+    const chunks: Buffer[] = [];
+    for await (const chunk of object.stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    return Buffer.concat(chunks);
   }
 
-  async getStream(key: string, abortSignal?: AbortSignal): Promise<Readable | null> {
+  /** Opens an object for reading, with its size and ETag from the same response; null when absent. */
+  async getStream(key: string, abortSignal?: AbortSignal): Promise<(ObjectHead & { stream: Readable }) | null> {
     try {
       const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal });
-      return object.Body as Readable;
+      return { stream: object.Body as Readable, size: object.ContentLength ?? 0, etag: object.ETag ?? '' };
     } catch (error) {
       if (isMissing(error)) return null;
       throw error;

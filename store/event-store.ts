@@ -11,6 +11,7 @@ const schemaSql = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8')
 
 export interface Appended {
   seq: number;
+  recordedAt: Date;
   /** False when an event with the same dedupe key was already recorded; nothing changed. */
   recorded: boolean;
 }
@@ -89,11 +90,11 @@ export class EventStore {
     );
     const row = inserted.rows[0];
     if (!row) {
-      const existing = await sql.query<{ seq: string }>(`SELECT seq FROM events WHERE dedupe_key = $1`, [dedupeKey(event)]);
-      return { seq: Number(existing.rows[0]!.seq), recorded: false };
+      const existing = await sql.query<{ seq: string; recorded_at: Date }>(`SELECT seq, recorded_at FROM events WHERE dedupe_key = $1`, [dedupeKey(event)]);
+      return { seq: Number(existing.rows[0]!.seq), recordedAt: existing.rows[0]!.recorded_at, recorded: false };
     }
     await fold(sql, toRecorded(row));
-    return { seq: Number(row.seq), recorded: true };
+    return { seq: Number(row.seq), recordedAt: row.recorded_at, recorded: true };
   }
 
   /**

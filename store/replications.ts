@@ -19,12 +19,12 @@ export async function recordObservation(store: EventStore, config: ResolvedConfi
     targetRegions: config.regions.map((region) => region.name).filter((name) => name !== observation.sourceRegion),
   };
   const appended = await store.append({ type: 'ReplicationObserved', data });
-  const row = await store.pool.query<{ observed_at: Date }>(`SELECT observed_at FROM replications WHERE id = $1`, [appended.seq]);
   return {
     request: {
       ...data,
       replicationId: appended.seq,
-      observedAt: row.rows[0]!.observed_at.toISOString(),
+      // The projection's observed_at is the observation event's recorded_at.
+      observedAt: appended.recordedAt.toISOString(),
       blobConcurrency: config.replication.blobConcurrency,
     },
     duplicate: !appended.recorded,
