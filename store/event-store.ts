@@ -63,6 +63,13 @@ export class EventStore {
 
   async transaction<T>(work: (sql: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out client whose connection drops (a Postgres restart) emits
+    // 'error'; unheard, it would end the process. The failing query rejects anyway.
+    let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -72,7 +79,9 @@ export class EventStore {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      client.off('error', onError);
+      // A broken connection is destroyed instead of returned to the pool.
+      client.release(broken);
     }
   }
 
