@@ -29,7 +29,7 @@ RUN_DIR=$STACK_DIR/run
 CACHE_DIR=${FERRY_CACHE:-$HOME/.cache/ferry}
 TSX=$ROOT/node_modules/.bin/tsx
 
-APT_PACKAGES=(skopeo varnish)
+APT_PACKAGES=(skopeo varnish chromium)
 GO_TOOLS=(
   # name    version  module passed to `go install`
   "temporal  v1.5.1  github.com/temporalio/cli/cmd/temporal"
@@ -210,13 +210,23 @@ already_running() {
   fi
 }
 
+# Closes every descriptor above stderr in the calling (sub)shell, so a daemon does
+# not keep its starter's pipes or locks (e.g. `flock LOCK stack.sh up`) open for its lifetime.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 # start NAME ADDRESS COMMAND... : detached, in its own session, logging to .stack/logs/NAME.log.
 start() {
   local name=$1 address=$2
   shift 2
   already_running "$name" "$address" && return 0
   printf -- '--- %s starting %s: %s\n' "$(date -u +%FT%TZ)" "$name" "$*" >>"$LOG_DIR/$name.log"
-  (cd "$ROOT" && exec setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null) &
+  (cd "$ROOT" && close_inherited_fds && exec setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null) &
   echo $! >"$RUN_DIR/$name.pid"
   STARTED+=("$name")
   log "$name started (pid $!)"
