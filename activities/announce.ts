@@ -16,6 +16,7 @@ import {
   type RegionMessage,
 } from '../domain/subjects';
 import type { EventStore } from '../store/event-store';
+import type { WorkerMetrics } from './metrics';
 
 /** How long JetStream remembers message ids; retries of one publish fall well inside it. */
 const DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
@@ -51,7 +52,7 @@ function regionSubject(message: RegionMessage): string {
   }
 }
 
-export function createAnnounceActivities({ announcer, store }: { announcer: Announcer; store: EventStore }) {
+export function createAnnounceActivities({ announcer, store, metrics }: { announcer: Announcer; store: EventStore; metrics: WorkerMetrics }) {
   async function publish(subject: string, id: string, body: unknown): Promise<void> {
     await announcer.jetstream.publish(subject, new TextEncoder().encode(JSON.stringify(body)), { msgID: id });
   }
@@ -63,9 +64,13 @@ export function createAnnounceActivities({ announcer, store }: { announcer: Anno
       const subject = regionSubject(full);
       const base = { replicationId: message.replicationId, region: message.region };
       if (message.kind === 'failed') {
-        await store.append({ type: 'RegionFailed', ...base, data: message.failure! });
+        const recorded = await store.append({ type: 'RegionFailed', ...base, data: message.failure! });
+        if (recorded.recorded) metrics.regionFailures.inc({ region: message.region, reason: message.failure!.code });
       } else {
-        await store.append({ type: 'CompletionPublished', ...base, data: { subject, digest: message.digest } });
+        const recorded = await store.append({ type: 'CompletionPublished', ...base, data: { subject, digest: message.digest } });
+        if (recorded.recorded && message.kind === 'replicated') {
+          metrics.replicationLag.observe({ region: message.region }, (recorded.recordedAt.getTime() - Date.parse(message.observedAt)) / 1000);
+        }
       }
       await publish(subject, messageId(message, message.region), full);
       return subject;

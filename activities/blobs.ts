@@ -28,6 +28,7 @@ import { FailureType } from '../domain/workflow-contract';
 import type { CopyMethod } from '../store/events';
 import type { EventStore } from '../store/event-store';
 import { storageOf, type RegionStorage, type Storages } from './storage';
+import type { WorkerMetrics } from './metrics';
 
 export interface CopyBlobInput {
   replicationId: number;
@@ -58,6 +59,7 @@ interface CopyDeps {
   storages: Storages;
   store: EventStore;
   partSizeBytes: number;
+  metrics: WorkerMetrics;
 }
 
 function corrupt(input: CopyBlobInput, actual: string, bytes: number): ApplicationFailure {
@@ -238,7 +240,7 @@ async function streamedCopy(
   return bytesSent;
 }
 
-export function createBlobActivities({ storages, store, partSizeBytes }: CopyDeps) {
+export function createBlobActivities({ storages, store, partSizeBytes, metrics }: CopyDeps) {
   return {
     /** Makes one blob present and verified in one target region. Idempotent. */
     async copyBlob(input: CopyBlobInput): Promise<CopyBlobResult> {
@@ -247,7 +249,11 @@ export function createBlobActivities({ storages, store, partSizeBytes }: CopyDep
       const target = storageOf(storages, input.targetRegion);
       const present = await target.head(target.layout.blobData(input.digest), signal);
       if (present !== null && present.size === input.size) {
-        await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
+        const skipped = await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
+        if (skipped.recorded) {
+          metrics.blobsSkipped.inc({ region: input.targetRegion });
+          metrics.blobBytesSkipped.inc({ region: input.targetRegion }, input.size);
+        }
         return { outcome: 'skipped', method: null, bytesSent: 0 };
       }
       const started = performance.now();
@@ -257,13 +263,17 @@ export function createBlobActivities({ storages, store, partSizeBytes }: CopyDep
         : await streamedCopy(source, target, input, partSizeBytes, signal);
       const method: CopyMethod = serverSide ? 'server-side' : 'streamed';
       const seconds = (performance.now() - started) / 1000;
-      await store.append({
+      const copied = await store.append({
         type: 'BlobCopied',
         replicationId: input.replicationId,
         region: input.targetRegion,
         data: { digest: input.digest, size: input.size, method, seconds, bytesSent },
       });
-      Context.current().log.info('blob copied', { digest: input.digest, region: input.targetRegion, method, bytes: input.size, seconds });
+      if (copied.recorded) {
+        metrics.blobsCopied.inc({ region: input.targetRegion, method });
+        metrics.blobBytesCopied.inc({ region: input.targetRegion, method }, input.size);
+      }
+      Context.current().log.info('blob copied', { method, bytes: input.size, seconds });
       return { outcome: 'copied', method, bytesSent };
     },
   };

@@ -3,8 +3,10 @@
 import type { ResolvedConfig } from '../domain/config';
 import type { EventStore } from '../store/event-store';
 import { createAnnounceActivities, type Announcer } from './announce';
+import { createBackfillActivities } from './backfill';
 import { createBlobActivities } from './blobs';
 import { createManifestActivities } from './manifests';
+import type { WorkerMetrics } from './metrics';
 import { createReconcileActivities } from './reconcile';
 import { createRegistryCheckActivities } from './registry-checks';
 import type { Storages } from './storage';
@@ -15,16 +17,18 @@ export interface ActivityDeps {
   storages: Storages;
   store: EventStore;
   announcer: Announcer;
+  metrics: WorkerMetrics;
 }
 
-export function createActivities({ config, storages, store, announcer }: ActivityDeps) {
+export function createActivities({ config, storages, store, announcer, metrics }: ActivityDeps) {
   return {
     ...createManifestActivities({ storages, store }),
-    ...createBlobActivities({ storages, store, partSizeBytes: config.replication.partSizeBytes }),
+    ...createBlobActivities({ storages, store, partSizeBytes: config.replication.partSizeBytes, metrics }),
     ...createTagActivities({ storages, store }),
     ...createRegistryCheckActivities({ regions: new Map(config.regions.map((region) => [region.name, region])), store }),
-    ...createAnnounceActivities({ announcer, store }),
+    ...createAnnounceActivities({ announcer, store, metrics }),
     ...createReconcileActivities({ config, storages, store }),
+    ...createBackfillActivities({ config, storages, store }),
   };
 }
 

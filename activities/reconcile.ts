@@ -4,18 +4,16 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { ResolvedConfig } from '../domain/config';
 import { findDrift, type Drift, type RecordedTag, type StoredTag } from '../domain/drift';
-import type { Digest, RepositoryName, Tag } from '../domain/reference';
+import { parseRepositoryName, type Digest, type RepositoryName, type Tag } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
 import { recordObservation, type Recorded } from '../store/replications';
 import type { RegionStorage, Storages } from './storage';
 
-async function storedTags(storage: RegionStorage): Promise<StoredTag[]> {
+async function listTags(storage: RegionStorage, prefix: string): Promise<StoredTag[]> {
   const tags: StoredTag[] = [];
   let token: string | undefined;
   do {
-    const page = await storage.s3.send(
-      new ListObjectsV2Command({ Bucket: storage.bucket, Prefix: storage.layout.repositoriesPrefix(), ContinuationToken: token }),
-    );
+    const page = await storage.s3.send(new ListObjectsV2Command({ Bucket: storage.bucket, Prefix: prefix, ContinuationToken: token }));
     for (const object of page.Contents ?? []) {
       const tag = storage.layout.parseTagCurrentLink(object.Key!);
       if (!tag) continue;
@@ -27,11 +25,18 @@ async function storedTags(storage: RegionStorage): Promise<StoredTag[]> {
   return tags;
 }
 
+/** Every tag one region's storage holds, in the repositories given or in all of them. */
+export async function storedTags(storage: RegionStorage, repositories?: readonly RepositoryName[]): Promise<StoredTag[]> {
+  if (!repositories) return listTags(storage, storage.layout.repositoriesPrefix());
+  return (await Promise.all(repositories.map((repository) => listTags(storage, storage.layout.tagsPrefix(repository))))).flat();
+}
+
 export function createReconcileActivities({ config, storages, store }: { config: ResolvedConfig; storages: Storages; store: EventStore }) {
   return {
     async scanForDrift(scope: { repositories?: string[] }): Promise<Drift[]> {
       const inScope = (repository: string) => !scope.repositories || scope.repositories.includes(repository);
-      const stored = (await Promise.all([...storages.values()].map(storedTags))).flat().filter((tag) => inScope(tag.repository));
+      const repositories = scope.repositories?.map(parseRepositoryName);
+      const stored = (await Promise.all([...storages.values()].map((storage) => storedTags(storage, repositories)))).flat();
       const recorded = await store.pool.query<{ region: string; repository: RepositoryName; tag: Tag; digest: Digest | null; updated_at: Date }>(
         `SELECT region, repository, tag, digest, updated_at FROM region_tags`,
       );

@@ -21,6 +21,7 @@ import { parseDistributionEnvelope } from '../domain/notifications/distribution'
 import { NotificationError, type RegistryEvent } from '../domain/notifications/event';
 import { parseHarborWebhook } from '../domain/notifications/harbor';
 import { acceptEvent, type ActionableEvent, type ReplicationStarter } from './replications';
+import type { ApiMetrics } from './metrics';
 
 /** JSON media types beside application/json that registries send. */
 export const NOTIFICATION_MEDIA_TYPES = [
@@ -65,7 +66,7 @@ function isActionable(event: RegistryEvent): event is ActionableEvent {
   return event.kind !== 'ignored';
 }
 
-export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarter): Promise<void> {
+export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarter & { metrics: ApiMetrics }): Promise<void> {
   for (const mediaType of NOTIFICATION_MEDIA_TYPES) {
     app.addContentTypeParser(mediaType, { parseAs: 'string', bodyLimit: deps.config.ingest.maxBodyBytes }, (_request, body, done) => {
       try {
@@ -101,9 +102,11 @@ export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarte
       for (const event of events.filter(isActionable)) {
         const result = await acceptEvent(deps, region.name, event);
         request.log.info({ replicationId: result.replicationId, workflowId: result.workflowId, duplicate: result.duplicate, region: region.name, digest: 'digest' in event ? event.digest : null }, 'notification accepted');
+        deps.metrics.notifications.inc({ region: region.name, outcome: result.duplicate ? 'duplicate' : 'accepted' });
         accepted.push(result);
       }
       const ignored = events.filter((event) => event.kind === 'ignored').map((event) => ({ eventId: event.eventId, reason: event.reason }));
+      if (ignored.length > 0) deps.metrics.notifications.inc({ region: region.name, outcome: 'ignored' }, ignored.length);
       return reply.code(202).send({ accepted, ignored });
     },
   );

@@ -1,8 +1,10 @@
-// The API process: ingest for registry notifications.
+// The API process: ingest for registry notifications, status, waiting for regions.
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { loadConfig } from '../domain/config';
+import { EventFeed } from '../store/event-feed';
 import { EventStore } from '../store/event-store';
+import { createApiMetrics } from './metrics';
 import { ensureReconcileSchedule } from './schedules';
 import { buildServer } from './server';
 
@@ -10,17 +12,19 @@ const config = loadConfig();
 const logger = pino({ level: config.logLevel, base: { service: 'ferry-api' } });
 const store = EventStore.connect(config.postgresUrl);
 await store.migrate();
+const feed = new EventFeed(config.postgresUrl, logger);
+feed.start();
 const connection = await Connection.connect({ address: config.temporal.address });
 const temporal = new Client({ connection, namespace: config.temporal.namespace });
 await ensureReconcileSchedule(temporal, config);
-const app = await buildServer({ config, store, temporal, logger });
+const app = await buildServer({ config, store, temporal, logger, feed, metrics: createApiMetrics({ config, store }) });
 await app.listen({ host: config.ingest.host, port: config.ingest.port });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     void app
       .close()
-      .then(() => Promise.all([connection.close(), store.close()]))
+      .then(() => Promise.all([connection.close(), feed.close(), store.close()]))
       .then(() => process.exit(0));
   });
 }

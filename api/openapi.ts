@@ -38,11 +38,35 @@ const replication = {
   },
 };
 
+const regionProgress = {
+  type: 'object',
+  properties: {
+    state: { type: 'string', enum: ['unobserved', 'pending', 'copying', 'replicated', 'failed'] },
+    replicationId: { type: ['integer', 'null'] },
+    bytesDone: { type: 'integer' },
+    bytesTotal: { type: ['integer', 'null'] },
+    replicatedAt: { type: ['string', 'null'], format: 'date-time' },
+    lagSeconds: { type: ['number', 'null'] },
+    failure: { type: ['string', 'null'] },
+  },
+};
+
+const waitStatus = {
+  type: 'object',
+  properties: {
+    reference: { type: 'string' },
+    state: { type: 'string', enum: ['waiting', 'replicated', 'failed'] },
+    version: { type: 'string', description: 'pass as `after` to hold the next request until something changes' },
+    regions: { type: 'object', additionalProperties: regionProgress },
+  },
+};
+
 export const openApiDocument = {
   openapi: '3.1.0',
-  info: { title: 'Ferry', version: '0.1.0', description: 'Geo-replication for container registries: ingest, replication status.' },
+  info: { title: 'Ferry', version: '0.1.0', description: 'Geo-replication for container registries: ingest, replication status, waiting for regions.' },
   paths: {
     '/healthz': { get: { summary: 'liveness', responses: { '200': { description: 'up' } } } },
+    '/metrics': { get: { summary: 'Prometheus metrics (text exposition format)', responses: { '200': { description: 'metrics' } } } },
     '/v1/openapi.json': { get: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
     '/v1/notifications/{format}/{region}': {
       post: {
@@ -60,6 +84,20 @@ export const openApiDocument = {
         summary: 'the newest push of repository:tag or repository@digest, region by region',
         parameters: [query('repository', 'repository name', true), query('tag', 'a tag (or give digest)'), query('digest', 'a digest (or give tag)')],
         responses: { '200': { description: 'status', ...json(replication) }, ...errors(400, 404) },
+      },
+    },
+    '/v1/wait': {
+      get: {
+        summary: 'long poll: answers once repository:tag (its newest push) or repository@digest is replicated in every region asked, fails in one, changes from `after`, or `timeout` passes',
+        parameters: [
+          query('repository', 'repository name', true),
+          query('tag', 'a tag (or give digest)'),
+          query('digest', 'a digest (or give tag)'),
+          query('regions', 'comma-separated regions', true),
+          query('after', 'the version last seen: hold until the status differs'),
+          query('timeout', 'seconds to hold the request, 0 to 60, default 30'),
+        ],
+        responses: { '200': { description: 'the status, state waiting when the timeout passed first', ...json(waitStatus) }, ...errors(400) },
       },
     },
     '/v1/replications': {

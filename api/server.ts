@@ -2,13 +2,18 @@
 // `{ error: { code, message } }` with a stable code and a human sentence.
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { EventFeed } from '../store/event-feed';
 import { ApiError, ingestRoutes, UNSUPPORTED_MEDIA_TYPE_MESSAGE } from './ingest';
+import { metricsRoutes, type ApiMetrics } from './metrics';
 import { documentedOperations, openApiDocument } from './openapi';
 import type { ReplicationStarter } from './replications';
 import { statusRoutes } from './status';
+import { waitRoutes } from './wait';
 
 export interface ApiDeps extends ReplicationStarter {
   logger: Logger;
+  feed: EventFeed;
+  metrics: ApiMetrics;
 }
 
 function asApiError(error: FastifyError | ApiError | Error): ApiError {
@@ -44,10 +49,16 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
       if (method !== 'HEAD') registered.push(`${method} ${route.url.replace(/:(\w+)/g, '{$1}')}`);
     }
   });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.requests.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/v1/openapi.json', async () => openApiDocument);
   await app.register(async (scope) => ingestRoutes(scope, deps));
   await app.register(async (scope) => statusRoutes(scope, deps));
+  await app.register(async (scope) => waitRoutes(scope, deps));
+  await app.register(async (scope) => metricsRoutes(scope, deps));
   await app.ready();
   const documented = documentedOperations();
   const undocumented = registered.filter((route) => !documented.includes(route));

@@ -11,7 +11,7 @@ import { ApiError } from './ingest';
 
 const REGION_STATES = ['pending', 'copying', 'replicated', 'failed'] as const;
 
-interface ReplicationRow {
+export interface ReplicationRow {
   id: string;
   kind: string;
   source_region: string;
@@ -25,7 +25,7 @@ interface ReplicationRow {
   total_blob_bytes: string | null;
 }
 
-interface RegionRow {
+export interface RegionRow {
   replication_id: string;
   region: string;
   state: string;
@@ -38,7 +38,7 @@ interface RegionRow {
   replicated_at: Date | null;
 }
 
-function validated<T>(parse: () => T): T {
+export function validated<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
@@ -78,7 +78,7 @@ function replicationView(replication: ReplicationRow, regions: RegionRow[]) {
   };
 }
 
-async function regionsOf(store: EventStore, ids: string[]): Promise<Map<string, RegionRow[]>> {
+export async function regionsOf(store: EventStore, ids: string[]): Promise<Map<string, RegionRow[]>> {
   const rows = await store.pool.query<RegionRow>(`SELECT * FROM replication_regions WHERE replication_id = ANY($1::bigint[]) ORDER BY region`, [ids]);
   const byReplication = new Map<string, RegionRow[]>();
   for (const row of rows.rows) byReplication.set(row.replication_id, [...(byReplication.get(row.replication_id) ?? []), row]);

@@ -3,14 +3,20 @@
 //   ferry reconcile [--repository R]...  compare every region's tags with the event store now, repair drift, print the report
 //   ferry projections verify             fold the event log into scratch tables and diff them with the live projections
 //   ferry projections rebuild            drop the projections and fold the whole event log again
+//   ferry backfill --repository R.. | --all [--to REGION]  replicate what the regions already hold (cli/backfill.ts)
+//   ferry wait REF --region R[,R]        until REF (repo:tag or repo@digest) is replicated in every region named (cli/wait.ts)
+//   ferry stuck [--older-than 10m]       running replications with no progress for that long: stuck regions, activity, attempt, last failure
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type ResolvedConfig } from '../domain/config';
 import { CONTROL_TASK_QUEUE } from '../domain/workflow-contract';
 import { EventStore } from '../store/event-store';
 import type { reconcile } from '../workflows/index';
+import { BACKFILL_USAGE, backfillCommand } from './backfill';
+import { stuckCommand } from './stuck';
+import { WAIT_USAGE, waitCommand } from './wait';
 
-const usage = `usage: ferry reconcile [--repository R]... | ferry projections verify|rebuild`;
+const usage = `usage: ferry reconcile [--repository R]... | ferry projections verify|rebuild | ferry stuck [--older-than 10m] | ${WAIT_USAGE} | ${BACKFILL_USAGE}`;
 
 async function projections(config: ResolvedConfig, action: string | undefined): Promise<number> {
   const store = EventStore.connect(config.postgresUrl);
@@ -65,6 +71,15 @@ switch (command) {
     break;
   case 'reconcile':
     process.exitCode = await reconcileNow(config, rest);
+    break;
+  case 'backfill':
+    process.exitCode = await backfillCommand(config, rest);
+    break;
+  case 'wait':
+    process.exitCode = await waitCommand(config, rest);
+    break;
+  case 'stuck':
+    process.exitCode = await stuckCommand(config, rest);
     break;
   default:
     console.error(usage);

@@ -98,6 +98,14 @@ export const configSchema = z
       .object({
         /** Task queues this worker polls; default: the control queue and every region's. */
         queues: z.array(z.string().min(1)).min(1).optional(),
+        /** Prometheus: GET http://host:port/metrics; the Temporal SDK's own exporter listens on 127.0.0.1:runtimePort and is merged in. */
+        metrics: z
+          .object({
+            host: z.string().default('127.0.0.1'),
+            port: z.number().int().min(1).max(65535).default(9464),
+            runtimePort: z.number().int().min(1).max(65535).default(9465),
+          })
+          .prefault({}),
       })
       .prefault({}),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),

@@ -72,3 +72,20 @@ export function digestHex(digest: Digest): string {
 export function shortDigest(digest: Digest): string {
   return digest.slice(0, 'sha256:'.length + 12);
 }
+
+/** What a deploy pipeline names: `repository:tag` or `repository@digest`. */
+export type ImageReference = { repository: RepositoryName; tag: Tag; digest?: undefined } | { repository: RepositoryName; digest: Digest; tag?: undefined };
+
+export function parseImageReference(value: string): ImageReference {
+  const at = value.indexOf('@');
+  if (at >= 0) return { repository: parseRepositoryName(value.slice(0, at)), digest: parseDigest(value.slice(at + 1)) };
+  const colon = value.lastIndexOf(':');
+  if (colon < 0 || value.indexOf('/', colon) >= 0) {
+    throw new InvalidReferenceError('tag', value, 'give repository:tag or repository@digest');
+  }
+  return { repository: parseRepositoryName(value.slice(0, colon)), tag: parseTag(value.slice(colon + 1)) };
+}
+
+export function formatImageReference(reference: ImageReference): string {
+  return reference.tag !== undefined ? `${reference.repository}:${reference.tag}` : `${reference.repository}@${reference.digest}`;
+}

@@ -71,7 +71,7 @@ export interface PushOrder {
 }
 
 /** Phases shown in the FerryPhase search attribute. */
-export type ReplicationPhase = 'accepted' | 'resolve' | 'replicate' | 'blobs' | 'manifests' | 'tag' | 'verify' | 'announce' | 'done' | 'failed';
+export type ReplicationPhase = 'accepted' | 'resolve' | 'replicate' | 'blobs' | 'manifests' | 'tag' | 'purge' | 'verify' | 'announce' | 'done' | 'failed';
 
 function describeReference(request: Pick<ReplicationRequest, 'repository' | 'tag' | 'digest'>): string {
   if (request.digest === null) return `${request.repository}:${request.tag}`;

@@ -18,6 +18,15 @@ export interface Appended {
 
 type Sql = Pick<PoolClient, 'query'>;
 
+/** The Postgres NOTIFY channel every appended event is announced on, with an EventChange payload. */
+export const EVENTS_CHANNEL = 'ferry_events';
+
+export interface EventChange {
+  replicationId: number;
+  /** Set when a replication was observed, so a wait for a reference not seen before can wake. */
+  repository: string | null;
+}
+
 interface EventRow {
   seq: string;
   type: RecordedEvent['type'];
@@ -103,6 +112,9 @@ export class EventStore {
       return { seq: Number(existing.rows[0]!.seq), recordedAt: existing.rows[0]!.recorded_at, recorded: false };
     }
     await fold(sql, toRecorded(row));
+    // Delivered at commit, to whoever listens (api/wait.ts long polls): which replication changed.
+    const change: EventChange = { replicationId: replicationId ?? Number(row.seq), repository: event.type === 'ReplicationObserved' ? event.data.repository : null };
+    await sql.query(`SELECT pg_notify($1, $2)`, [EVENTS_CHANNEL, JSON.stringify(change)]);
     return { seq: Number(row.seq), recordedAt: row.recorded_at, recorded: true };
   }
 

@@ -1,6 +1,6 @@
 // Recording an accepted push or delete, whoever noticed it (a registry's
 // notification, or the reconcile that found what a lost notification left
-// behind): one ReplicationObserved event, deduplicated on its event id, and
+// behind, or a backfill): one ReplicationObserved event, deduplicated on its event id, and
 // the request its workflow runs with.
 import type { ResolvedConfig } from '../domain/config';
 import type { ReplicationRequest } from '../domain/workflow-contract';
@@ -13,11 +13,14 @@ export interface Recorded {
   duplicate: boolean;
 }
 
-export async function recordObservation(store: EventStore, config: ResolvedConfig, observation: Observation): Promise<Recorded> {
-  const data: ReplicationObservedData = {
-    ...observation,
-    targetRegions: config.regions.map((region) => region.name).filter((name) => name !== observation.sourceRegion),
-  };
+/** Records `observation`, to replicate into `targetRegions`: by default every region but the source. */
+export async function recordObservation(
+  store: EventStore,
+  config: ResolvedConfig,
+  observation: Observation,
+  targetRegions = config.regions.map((region) => region.name).filter((name) => name !== observation.sourceRegion),
+): Promise<Recorded> {
+  const data: ReplicationObservedData = { ...observation, targetRegions };
   const appended = await store.append({ type: 'ReplicationObserved', data });
   return {
     request: {

@@ -1,20 +1,27 @@
-// The worker process: connect, create, run.
-import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+// The worker process: connect, create, run; metrics on worker.metrics, JSON logs on stdout.
+import { NativeConnection } from '@temporalio/worker';
+import pino from 'pino';
 import { connectAnnouncer } from '../activities/announce';
+import { createWorkerMetrics } from '../activities/metrics';
 import { connectStorages } from '../activities/storage';
 import { loadConfig } from '../domain/config';
 import { EventStore } from '../store/event-store';
+import { installRuntime, startMetricsServer } from './telemetry';
 import { createWorkers } from './workers';
 
-Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
 const config = loadConfig();
+const logger = pino({ level: config.logLevel, base: { service: 'ferry-worker' } });
+installRuntime(config, logger);
+const metrics = createWorkerMetrics();
+const metricsServer = startMetricsServer(config, metrics, logger);
 const store = EventStore.connect(config.postgresUrl);
 await store.migrate();
 const announcer = await connectAnnouncer(config.natsUrl);
 const connection = await NativeConnection.connect({ address: config.temporal.address });
 const workers = await createWorkers(
-  { config, store, announcer, storages: connectStorages(config.regions) },
+  { config, store, announcer, metrics, storages: connectStorages(config.regions) },
   { connection, queues: config.worker.queues },
 );
 await Promise.all(workers.map((worker) => worker.run()));
+metricsServer.close();
 await Promise.all([announcer.nats.drain(), store.close(), connection.close()]);

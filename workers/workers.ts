@@ -6,6 +6,7 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSo
 import { fileURLToPath } from 'node:url';
 import { createActivities, type ActivityDeps } from '../activities/index';
 import { CONTROL_TASK_QUEUE, regionTaskQueue } from '../domain/workflow-contract';
+import { activityInterceptors } from './telemetry';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -40,6 +41,7 @@ export async function createWorkers(deps: ActivityDeps, options: WorkerOptions):
         taskQueue,
         activities,
         ...(taskQueue === CONTROL_TASK_QUEUE ? { workflowBundle: await workflowBundle() } : {}),
+        interceptors: { activity: [activityInterceptors(deps.metrics)] },
         shutdownGraceTime: options.shutdownGraceTime ?? '10s',
         maxConcurrentActivityTaskExecutions: 32,
       }),

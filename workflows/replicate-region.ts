@@ -8,6 +8,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  patched,
   proxyActivities,
   upsertSearchAttributes,
   workflowInfo,
@@ -27,6 +28,15 @@ export interface RegionReplicationInput {
 }
 
 const MIB = 1024 * 1024;
+
+/**
+ * Progress shown between phases (`ferry stuck` reads FerryLastProgressAt) and a
+ * phase of its own for the cache purge. Behind a patch: histories recorded
+ * before it replay without these upserts.
+ */
+const FINER_PROGRESS_PATCH = 'finer-progress';
+/** At most one progress upsert per this much workflow time while blobs copy, to keep histories short. */
+const PROGRESS_EVERY_MS = 30_000;
 
 function regionActivities(region: string) {
   return proxyActivities<Activities>({
@@ -55,6 +65,7 @@ function permanentCause(error: unknown): ApplicationFailure | null {
 async function copyBlobs(input: RegionReplicationInput, graph: ManifestGraph, acts: ReturnType<typeof regionActivities>): Promise<void> {
   const { request, targetRegion } = input;
   let next = 0;
+  let progressShownAt = Date.now();
   const lane = async (): Promise<void> => {
     while (next < graph.blobs.length) {
       const blob = graph.blobs[next++]!;
@@ -62,6 +73,10 @@ async function copyBlobs(input: RegionReplicationInput, graph: ManifestGraph, ac
         { summary: `copy ${blob.digest.slice(0, 19)}… ${(blob.size / MIB).toFixed(1)} MB → ${targetRegion}` },
         [{ replicationId: request.replicationId, sourceRegion: request.sourceRegion, targetRegion, digest: blob.digest, size: blob.size }],
       );
+      if (patched(FINER_PROGRESS_PATCH) && Date.now() - progressShownAt >= PROGRESS_EVERY_MS) {
+        progressShownAt = Date.now();
+        upsertSearchAttributes([{ key: searchAttributes.lastProgressAt, value: new Date(progressShownAt) }]);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(request.blobConcurrency, graph.blobs.length) }, lane));
@@ -86,6 +101,7 @@ async function replicatePushInto(input: RegionReplicationInput, acts: ReturnType
     if (result.moved) movedTag = request.tag;
   }
   const references: Array<Tag | Digest> = movedTag === null ? [digest] : [movedTag, digest];
+  if (patched(FINER_PROGRESS_PATCH)) setPhase('purge');
   await acts.purgeCaches({ ...ids, references });
   setPhase('verify');
   const pulled = await acts.verifyPull({ targetRegion, repository: request.repository, tag: movedTag, graph });
@@ -99,6 +115,7 @@ async function replicateDeleteInto(input: RegionReplicationInput, acts: ReturnTy
   setPhase('tag');
   const result = await acts.applyDelete({ ...ids, occurredAt: request.occurredAt, tag: request.tag, digest: request.digest });
   const references: Array<Tag | Digest> = [...result.removedTags, ...(request.digest === null ? [] : [request.digest])];
+  if (patched(FINER_PROGRESS_PATCH)) setPhase('purge');
   await acts.purgeCaches({ ...ids, references });
 }
 

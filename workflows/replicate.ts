@@ -10,6 +10,7 @@ import {
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import type { SearchAttributePair } from '@temporalio/common';
 import type { Activities, ResolvedSource, SourceTagState } from '../activities/index';
 import type { ManifestGraph } from '../domain/manifest';
 import {
@@ -134,10 +135,14 @@ export async function replicatePush(request: ReplicationRequest): Promise<{ succ
           staticSummary: `${request.kind === 'push' ? 'replicate' : 'delete'} into ${targetRegion}`,
           typedSearchAttributes: [
             { key: searchAttributes.repository, value: request.repository },
+            ...(request.tag ? [{ key: searchAttributes.tag, value: request.tag }] : []),
+            ...(request.digest ? [{ key: searchAttributes.digest, value: request.digest }] : []),
             { key: searchAttributes.sourceRegion, value: request.sourceRegion },
             { key: searchAttributes.pendingRegions, value: [targetRegion] },
             { key: searchAttributes.pushSeq, value: request.replicationId },
-          ],
+            // Set at start, so a child whose first task never runs (control worker down) still shows in `ferry stuck`.
+            { key: searchAttributes.lastProgressAt, value: new Date() },
+          ] as SearchAttributePair[],
         });
         succeeded.push(targetRegion);
       } catch (error) {

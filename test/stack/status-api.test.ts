@@ -34,6 +34,8 @@ describe('the status API', () => {
     const samples: Record<string, { path: string; init?: RequestInit }> = {
       'GET /healthz': { path: '/healthz' },
       'GET /v1/openapi.json': { path: '/v1/openapi.json' },
+      'GET /metrics': { path: '/metrics' },
+      'GET /v1/wait': { path: `/v1/wait?repository=${repository}&tag=none&regions=westeurope&timeout=0` },
       'POST /v1/notifications/{format}/{region}': { path: '/v1/notifications/distribution/eastus', init: { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } } },
       'GET /v1/status': { path: `/v1/status?repository=${repository}&tag=none` },
       'GET /v1/replications': { path: '/v1/replications?limit=1' },

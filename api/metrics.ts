@@ -1,0 +1,49 @@
+// The api's Prometheus metrics on GET /metrics: requests by route and status,
+// notification events by outcome, and the replications in flight per region,
+// read from the projections at scrape time (so any api replica reports the
+// whole fleet). The workers serve their own: lag, bytes, skips, failures.
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ResolvedConfig } from '../domain/config';
+import type { EventStore } from '../store/event-store';
+
+export function createApiMetrics({ config, store }: { config: ResolvedConfig; store: EventStore }) {
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: 'ferry_replications_in_flight',
+    help: 'Replications not yet replicated or failed in a region (pending or copying), from the projections',
+    labelNames: ['region'],
+    registers,
+    async collect() {
+      const rows = await store.pool.query<{ region: string; count: string }>(
+        `SELECT region, count(*) AS count FROM replication_regions WHERE state IN ('pending', 'copying') GROUP BY region`,
+      );
+      const counts = new Map(rows.rows.map((row) => [row.region, Number(row.count)]));
+      for (const region of config.regions) this.set({ region: region.name }, counts.get(region.name) ?? 0);
+    },
+  });
+  return {
+    registry,
+    notifications: new Counter({
+      name: 'ferry_notification_events_total',
+      help: 'Registry events received, by source region and outcome (accepted, duplicate, ignored)',
+      labelNames: ['region', 'outcome'],
+      registers,
+    }),
+    requests: new Histogram({
+      name: 'ferry_http_request_duration_seconds',
+      help: 'API requests by route and status code (long polls included)',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60],
+      registers,
+    }),
+  };
+}
+
+export type ApiMetrics = ReturnType<typeof createApiMetrics>;
+
+export async function metricsRoutes(app: FastifyInstance, { metrics }: { metrics: ApiMetrics }): Promise<void> {
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+}

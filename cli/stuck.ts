@@ -1,0 +1,253 @@
+// `ferry stuck [--older-than 10m]`: the replications that made no progress for
+// that long, the region(s) each one waits on, and why.
+//
+// Found through Temporal visibility (ExecutionStatus = 'Running' AND
+// FerryLastProgressAt < now - older-than): the query matches replicatePush
+// workflows and their per-region replicateToRegion children, which upsert
+// FerryLastProgressAt at each phase change. Each match is grouped under its
+// replication; describing the replication and its running region children
+// gives, per region, what the Temporal UI's Pending Activities tab shows:
+// activity, attempt, last failure and next retry. Those come from the server,
+// so they are readable while the region's workers are down.
+import { parseArgs } from 'node:util';
+import { Client, Connection, type WorkflowExecutionDescription } from '@temporalio/client';
+import type { ResolvedConfig } from '../domain/config';
+import { CONTROL_TASK_QUEUE, searchAttributes } from '../domain/workflow-contract';
+import { formatDuration, parseDuration } from './duration';
+
+const REPLICATION_WORKFLOW = 'replicatePush';
+const REGION_WORKFLOW = 'replicateToRegion';
+/** Phases in which a replication's own activities run in its source region (resolve, source tag checks). */
+const SOURCE_PHASES = new Set(['accepted', 'resolve']);
+
+export interface StuckActivity {
+  activityType: string;
+  /** The attempt running or waiting to run; above 1 means earlier attempts failed. */
+  attempt: number;
+  /** 0: retried without limit. */
+  maximumAttempts: number;
+  state: string;
+  lastFailure: string | null;
+  /** When the next attempt starts, while the activity backs off after a failure. */
+  nextRetryAt: Date | null;
+  /** A blob copy heartbeats after every part it uploads. */
+  lastHeartbeatAt: Date | null;
+}
+
+/** One part of a replication that is not moving: a region's child workflow, or the replication's own step. */
+export interface StuckRegion {
+  /** The target region, or `<source> (source)` / `control` for the replication's own activities. */
+  region: string;
+  workflowId: string;
+  phase: string | null;
+  lastProgressAt: Date | null;
+  activities: StuckActivity[];
+  /** Why nothing runs when no activity is pending (e.g. a workflow task no worker picks up). */
+  note: string | null;
+}
+
+export interface StuckReplication {
+  workflowId: string;
+  /** `repository:tag@digest`, `repository@digest` or `repository:tag` (a tag delete). */
+  reference: string;
+  phase: string | null;
+  pendingRegions: string[];
+  /** The latest progress of the replication or any of its running region workflows. */
+  lastProgressAt: Date | null;
+  regions: StuckRegion[];
+}
+
+type Description = WorkflowExecutionDescription;
+type PendingActivity = NonNullable<Description['raw']['pendingActivities']>[number];
+type Timestamp = PendingActivity['scheduledTime'];
+
+function dateOf(timestamp: Timestamp): Date | null {
+  if (!timestamp?.seconds) return null;
+  return new Date(Number(String(timestamp.seconds)) * 1000 + Math.floor((timestamp.nanos ?? 0) / 1e6));
+}
+
+const activityStates: Record<number, string> = { 1: 'scheduled', 2: 'started', 3: 'cancel requested', 4: 'paused', 5: 'pause requested' };
+
+/** A failure's message with the messages of its causes, which often hold the network error. */
+function failureText(failure: PendingActivity['lastFailure']): string | null {
+  const messages: string[] = [];
+  for (let current = failure; current; current = current.cause) {
+    if (current.message && !messages.includes(current.message)) messages.push(current.message);
+  }
+  return messages.length === 0 ? null : messages.join(': ');
+}
+
+function pendingActivity(activity: PendingActivity): StuckActivity {
+  const state = activityStates[activity.state ?? 0] ?? 'unknown';
+  const attempt = activity.attempt ?? 1;
+  return {
+    activityType: activity.activityType?.name ?? '(unknown)',
+    attempt,
+    maximumAttempts: activity.maximumAttempts ?? 0,
+    state,
+    lastFailure: failureText(activity.lastFailure),
+    nextRetryAt: attempt > 1 && state === 'scheduled' ? (dateOf(activity.nextAttemptScheduleTime) ?? dateOf(activity.scheduledTime)) : null,
+    lastHeartbeatAt: dateOf(activity.lastHeartbeatTime),
+  };
+}
+
+/** Why a workflow with no pending activity is not moving, from its pending workflow task. */
+function workflowTaskNote(description: Description): string | null {
+  const task = description.raw.pendingWorkflowTask;
+  if (!task) return null;
+  const since = dateOf(task.originalScheduledTime ?? task.scheduledTime);
+  return `a workflow task waits for a worker on ${CONTROL_TASK_QUEUE}${since ? ` since ${since.toISOString()}` : ''} (attempt ${task.attempt})`;
+}
+
+function progressOf(description: Description): Date | null {
+  return description.typedSearchAttributes.get(searchAttributes.lastProgressAt) ?? null;
+}
+
+function phaseOf(description: Description): string | null {
+  return description.typedSearchAttributes.get(searchAttributes.phase) ?? null;
+}
+
+function referenceOf(description: Description): string {
+  const attributes = description.typedSearchAttributes;
+  const repository = attributes.get(searchAttributes.repository) ?? '(unknown repository)';
+  const tag = attributes.get(searchAttributes.tag);
+  const digest = attributes.get(searchAttributes.digest);
+  return `${repository}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
+}
+
+const stalled = (progress: Date | null, cutoff: Date): boolean => progress === null || progress < cutoff;
+
+/** FerryLastProgressAt moves at phase changes only; an activity that heartbeats (a long blob copy) is progress too. */
+const heartbeatSince = (activities: StuckActivity[], cutoff: Date): boolean =>
+  activities.some((activity) => activity.lastHeartbeatAt !== null && activity.lastHeartbeatAt >= cutoff);
+
+/** The region a running replicateToRegion child replicates into (its FerryPendingRegions, set when the parent starts it). */
+function regionOf(child: Description): string {
+  return child.typedSearchAttributes.get(searchAttributes.pendingRegions)?.[0] ?? child.workflowId.split(' → ').pop()!;
+}
+
+async function describeReplication(temporal: Client, workflowId: string, cutoff: Date): Promise<StuckReplication | null> {
+  const replication = await temporal.workflow.getHandle(workflowId).describe();
+  if (replication.status.name !== 'RUNNING') return null;
+  const children = await Promise.all(
+    (replication.raw.pendingChildren ?? [])
+      .filter((child) => child.workflowTypeName === REGION_WORKFLOW)
+      .map((child) => temporal.workflow.getHandle(child.workflowId ?? '', child.runId || undefined).describe()),
+  );
+  const running = children.filter((child) => child.status.name === 'RUNNING');
+
+  const regions: StuckRegion[] = [];
+  for (const child of running) {
+    const activities = (child.raw.pendingActivities ?? []).map(pendingActivity);
+    if (!stalled(progressOf(child), cutoff) || heartbeatSince(activities, cutoff)) continue;
+    regions.push({
+      region: regionOf(child),
+      workflowId: child.workflowId,
+      phase: phaseOf(child),
+      lastProgressAt: progressOf(child),
+      activities,
+      note: activities.length === 0 ? workflowTaskNote(child) : null,
+    });
+  }
+
+  // The replication's own activities: reading the source, or announcing the outcome once every region finished.
+  const ownActivities = (replication.raw.pendingActivities ?? []).map(pendingActivity);
+  const phase = phaseOf(replication);
+  if (stalled(progressOf(replication), cutoff) && (ownActivities.length > 0 || running.length === 0)) {
+    const sourceRegion = replication.typedSearchAttributes.get(searchAttributes.sourceRegion);
+    regions.unshift({
+      region: phase !== null && SOURCE_PHASES.has(phase) && sourceRegion ? `${sourceRegion} (source)` : 'control',
+      workflowId: replication.workflowId,
+      phase,
+      lastProgressAt: progressOf(replication),
+      activities: ownActivities,
+      note: ownActivities.length === 0 ? workflowTaskNote(replication) : null,
+    });
+  }
+  if (regions.length === 0) return null;
+
+  const progress = [replication, ...running].map(progressOf).filter((date): date is Date => date !== null);
+  return {
+    workflowId: replication.workflowId,
+    reference: referenceOf(replication),
+    phase,
+    pendingRegions: replication.typedSearchAttributes.get(searchAttributes.pendingRegions) ?? [],
+    lastProgressAt: progress.length === 0 ? null : new Date(Math.max(...progress.map((date) => date.getTime()))),
+    regions,
+  };
+}
+
+/** The visibility query for workflows whose FerryLastProgressAt is older than `cutoff`. */
+export function stuckQuery(cutoff: Date): string {
+  return `ExecutionStatus = 'Running' AND ${searchAttributes.lastProgressAt.name} < '${cutoff.toISOString()}'`;
+}
+
+/** Running replications with a part (a region, or their own step) that made no progress since `now - olderThanMs`, oldest first. */
+export async function findStuckReplications(temporal: Client, options: { olderThanMs: number; now?: Date }): Promise<StuckReplication[]> {
+  const cutoff = new Date((options.now ?? new Date()).getTime() - options.olderThanMs);
+  const replicationIds = new Set<string>();
+  for await (const execution of temporal.workflow.list({ query: stuckQuery(cutoff) })) {
+    if (execution.type === REPLICATION_WORKFLOW) replicationIds.add(execution.workflowId);
+    else if (execution.type === REGION_WORKFLOW && execution.parentExecution?.workflowId) replicationIds.add(execution.parentExecution.workflowId);
+  }
+  const replications = await Promise.all([...replicationIds].map((workflowId) => describeReplication(temporal, workflowId, cutoff)));
+  return replications
+    .filter((replication): replication is StuckReplication => replication !== null)
+    .sort((a, b) => (a.lastProgressAt?.getTime() ?? 0) - (b.lastProgressAt?.getTime() ?? 0));
+}
+
+function ago(date: Date | null, now: Date): string {
+  return date === null ? 'never' : `${formatDuration(now.getTime() - date.getTime())} ago (${date.toISOString()})`;
+}
+
+function activityLines(activity: StuckActivity, now: Date): string[] {
+  const limit = activity.maximumAttempts > 0 ? ` of ${activity.maximumAttempts}` : '';
+  const retry = activity.nextRetryAt === null ? '' : `, next retry in ${formatDuration(activity.nextRetryAt.getTime() - now.getTime())}`;
+  const heartbeat = activity.lastHeartbeatAt === null ? '' : `, last heartbeat ${formatDuration(now.getTime() - activity.lastHeartbeatAt.getTime())} ago`;
+  return [
+    `    activity ${activity.activityType}: attempt ${activity.attempt}${limit}, ${activity.state}${retry}${heartbeat}`,
+    `      last failure: ${activity.lastFailure ?? '(none yet)'}`,
+  ];
+}
+
+/** One block per stuck replication: id, reference, age since last progress, then per stuck region what it waits on. */
+export function formatStuckReport(replications: StuckReplication[], olderThanMs: number, now: Date): string {
+  const window = formatDuration(olderThanMs);
+  if (replications.length === 0) return `no replication without progress for ${window} or more`;
+  const lines = [`${replications.length} replication(s) without progress for ${window} or more (now ${now.toISOString()})`];
+  for (const replication of replications) {
+    lines.push(
+      '',
+      `${replication.workflowId}`,
+      `  reference      ${replication.reference}`,
+      `  last progress  ${ago(replication.lastProgressAt, now)}`,
+      `  phase          ${replication.phase ?? '-'}${replication.pendingRegions.length > 0 ? `, pending ${replication.pendingRegions.join(', ')}` : ''}`,
+    );
+    for (const region of replication.regions) {
+      lines.push(`  stuck on ${region.region}: phase ${region.phase ?? '-'}, no progress for ${region.lastProgressAt ? formatDuration(now.getTime() - region.lastProgressAt.getTime()) : 'ever'} (workflow "${region.workflowId}")`);
+      for (const activity of region.activities) lines.push(...activityLines(activity, now));
+      if (region.activities.length === 0) lines.push(`    no pending activity${region.note ? `: ${region.note}` : ''}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export async function stuckCommand(config: ResolvedConfig, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { 'older-than': { type: 'string', default: '10m' } } });
+  let olderThanMs: number;
+  try {
+    olderThanMs = parseDuration(values['older-than']);
+  } catch (error) {
+    console.error(`ferry stuck --older-than: ${(error as Error).message}`);
+    return 2;
+  }
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    const temporal = new Client({ connection, namespace: config.temporal.namespace });
+    const now = new Date();
+    console.log(formatStuckReport(await findStuckReplications(temporal, { olderThanMs, now }), olderThanMs, now));
+    return 0;
+  } finally {
+    await connection.close();
+  }
+}

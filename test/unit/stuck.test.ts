@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { formatDuration, parseDuration } from '../../cli/duration';
+import { formatStuckReport, stuckQuery, type StuckReplication } from '../../cli/stuck';
+
+describe('parseDuration (ferry stuck --older-than)', () => {
+  it.each([
+    ['90s', 90_000],
+    ['10m', 600_000],
+    ['1h', 3_600_000],
+    ['2d', 172_800_000],
+    ['1h30m', 5_400_000],
+    ['0s', 0],
+    [' 5s ', 5_000],
+  ])('reads %s as %i ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(['', '10', 'm', '10x', '-5m', '1.5h', '10 m', '10min', 'h1'])('rejects %j with an example of what it accepts', (text) => {
+    expect(() => parseDuration(text)).toThrow(/is not a duration: .*e\.g\. 90s, 10m, 1h/);
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([
+    [0, '0s'],
+    [400, '0s'],
+    [45_000, '45s'],
+    [725_000, '12m 5s'],
+    [3_600_000, '1h'],
+    [3_720_000, '1h 2m'],
+    [90_061_000, '1d 1h'],
+  ])('writes %i ms as %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+});
+
+describe('stuckQuery', () => {
+  it('asks visibility for running workflows whose last progress is before the cutoff', () => {
+    expect(stuckQuery(new Date('2026-11-22T07:30:00Z'))).toBe(`ExecutionStatus = 'Running' AND FerryLastProgressAt < '2026-11-22T07:30:00.000Z'`);
+  });
+});
+
+describe('formatStuckReport', () => {
+  const now = new Date('2026-11-22T08:00:00Z');
+  const replication: StuckReplication = {
+    workflowId: 'push team/app:v1 sha256:3490ab910a42 #17',
+    reference: 'team/app:v1@sha256:3490ab910a421572adaa14d2961176f3eb03fab029f77e41e160a2dd8d74747b',
+    phase: 'replicate',
+    pendingRegions: ['southeastasia'],
+    lastProgressAt: new Date('2026-11-22T07:47:55Z'),
+    regions: [
+      {
+        region: 'southeastasia',
+        workflowId: 'push team/app:v1 sha256:3490ab910a42 #17 → southeastasia',
+        phase: 'blobs',
+        lastProgressAt: new Date('2026-11-22T07:47:50Z'),
+        activities: [
+          {
+            activityType: 'copyBlob',
+            attempt: 9,
+            maximumAttempts: 0,
+            state: 'scheduled',
+            lastFailure: 'connect ECONNREFUSED 127.0.0.1:9002',
+            nextRetryAt: new Date('2026-11-22T08:00:21Z'),
+            lastHeartbeatAt: null,
+          },
+        ],
+        note: null,
+      },
+    ],
+  };
+
+  it('shows, per stuck region, the activity, its attempt, the next retry and the last failure', () => {
+    expect(formatStuckReport([replication], 600_000, now)).toBe(
+      [
+        '1 replication(s) without progress for 10m or more (now 2026-11-22T08:00:00.000Z)',
+        '',
+        'push team/app:v1 sha256:3490ab910a42 #17',
+        '  reference      team/app:v1@sha256:3490ab910a421572adaa14d2961176f3eb03fab029f77e41e160a2dd8d74747b',
+        '  last progress  12m 5s ago (2026-11-22T07:47:55.000Z)',
+        '  phase          replicate, pending southeastasia',
+        '  stuck on southeastasia: phase blobs, no progress for 12m 10s (workflow "push team/app:v1 sha256:3490ab910a42 #17 → southeastasia")',
+        '    activity copyBlob: attempt 9, scheduled, next retry in 21s',
+        '      last failure: connect ECONNREFUSED 127.0.0.1:9002',
+      ].join('\n'),
+    );
+  });
+
+  it('says why a region waits when no activity is pending', () => {
+    const waiting = { ...replication, regions: [{ ...replication.regions[0]!, activities: [], note: 'a workflow task waits for a worker on ferry-control (attempt 1)' }] };
+    expect(formatStuckReport([waiting], 600_000, now)).toContain('    no pending activity: a workflow task waits for a worker on ferry-control (attempt 1)');
+  });
+
+  it('says so when nothing is stuck', () => {
+    expect(formatStuckReport([], 90_000, now)).toBe('no replication without progress for 1m 30s or more');
+  });
+});
