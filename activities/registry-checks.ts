@@ -19,8 +19,9 @@ export interface VerifyPullInput {
 
 export interface VerifyPullResult {
   /**
-   * False when the tag already resolves to another digest: only a newer push
-   * can have moved it (tag moves are fenced), so this one is announced by digest.
+   * False when the tag already resolves to another digest or to nothing: only a
+   * newer push or delete can have moved it (tag moves and deletes are fenced), so
+   * this one is announced by digest.
    */
   tagHoldsDigest: boolean;
 }
@@ -69,8 +70,11 @@ export function createRegistryCheckActivities({ regions, store }: { regions: Rea
       let tagHoldsDigest = false;
       if (input.tag !== null) {
         const tagged = await fetchManifest(registry, input.repository, input.tag, signal);
-        if (tagged.status !== 200) throw notPullable(input.targetRegion, `GET ${input.repository}:${input.tag} answered ${tagged.status}`);
-        tagHoldsDigest = tagged.digestHeader === input.graph.root;
+        // 404: a newer delete of the tag won (deletes are fenced like moves); the digest is still announced.
+        if (tagged.status !== 200 && tagged.status !== 404) {
+          throw notPullable(input.targetRegion, `GET ${input.repository}:${input.tag} answered ${tagged.status}`);
+        }
+        tagHoldsDigest = tagged.status === 200 && tagged.digestHeader === input.graph.root;
       }
       for (const manifest of input.graph.manifests) {
         if (manifest.digest === input.graph.root) continue;
