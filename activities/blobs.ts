@@ -1,7 +1,9 @@
 // Copying one blob into one target region: the only place blob bytes move.
 //
 // Present in the target with the right size: skip (keys are content addresses,
-// and nothing unverified is ever written under one). Otherwise:
+// and nothing unverified is ever written under one). A copy of the same blob
+// into the same region already running in this worker is waited for, not
+// repeated (pushes sharing a base layer arrive together). Otherwise:
 //   - same S3 endpoint and credentials: hash the source, then server-side
 //     CopyObject conditioned on the ETag that was hashed;
 //   - otherwise: stream the source into a multipart upload, hashing as it goes.
@@ -83,13 +85,28 @@ async function heartbeatDuring<T>(work: Promise<T>, progress: CopyProgress): Pro
   }
 }
 
-/** Reads the source once, hashing every byte and handing each part-sized run to `onPart`. */
+/** Part uploads in flight while the next part is read: reading and uploading overlap. */
+const PARTS_IN_FLIGHT = 2;
+
+/**
+ * Reads the source once, hashing every byte and handing each part-sized run to
+ * `onPart`, with up to `PARTS_IN_FLIGHT` of them running while reading goes on
+ * (so memory stays at a few parts, whatever the blob's size).
+ */
 async function hashInParts(
   stream: Readable,
   partSize: number,
   onPart: (part: Buffer, partNumber: number) => Promise<void>,
 ): Promise<{ hash: Hash; bytes: number }> {
   const hash = createHash('sha256');
+  const inFlight: Array<Promise<void>> = [];
+  const hand = async (part: Buffer, partNumber: number): Promise<void> => {
+    const running = onPart(part, partNumber);
+    // Handled here so a failure while reading goes on is not "unhandled"; awaiting it below still throws.
+    running.catch(() => undefined);
+    inFlight.push(running);
+    if (inFlight.length >= PARTS_IN_FLIGHT) await inFlight.shift();
+  };
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let bytes = 0;
@@ -101,13 +118,30 @@ async function hashInParts(
     pendingBytes += chunk.length;
     while (pendingBytes >= partSize) {
       const joined = Buffer.concat(pending, pendingBytes);
-      await onPart(joined.subarray(0, partSize), partNumber++);
+      await hand(joined.subarray(0, partSize), partNumber++);
       const rest = joined.subarray(partSize);
       pending = rest.length > 0 ? [rest] : [];
       pendingBytes = rest.length;
     }
   }
-  if (pendingBytes > 0 || partNumber === 1) await onPart(Buffer.concat(pending, pendingBytes), partNumber);
+  if (pendingBytes > 0 || partNumber === 1) await hand(Buffer.concat(pending, pendingBytes), partNumber);
+  await Promise.all(inFlight);
+  return { hash, bytes };
+}
+
+/** Reads the source once and hashes it, heartbeating progress; keeps no bytes. */
+async function hashWhole(stream: Readable, input: CopyBlobInput): Promise<{ hash: Hash; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let reported = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+    if (bytes - reported >= 8 * 1024 * 1024) {
+      reported = bytes;
+      heartbeat({ uploadId: null, bytesDone: bytes, bytesTotal: input.size });
+    }
+  }
   return { hash, bytes };
 }
 
@@ -131,11 +165,7 @@ async function openSource(source: RegionStorage, input: CopyBlobInput, signal: A
 
 async function serverSideCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<void> {
   const { stream, etag } = await openSource(source, input, signal);
-  let done = 0;
-  const { hash, bytes } = await hashInParts(stream, 8 * 1024 * 1024, async (part) => {
-    done += part.length;
-    heartbeat({ uploadId: null, bytesDone: done, bytesTotal: input.size });
-  });
+  const { hash, bytes } = await hashWhole(stream, input);
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
   // The ETag condition makes the copied bytes exactly the bytes just verified.
@@ -233,6 +263,7 @@ async function streamedCopy(
     await target.s3.send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: activeUpload }));
     throw corrupt(input, actual, bytes);
   }
+  completed.sort((a, b) => a.PartNumber! - b.PartNumber!);
   await target.s3.send(
     new CompleteMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: activeUpload, MultipartUpload: { Parts: completed } }),
     { abortSignal: signal },
@@ -240,41 +271,76 @@ async function streamedCopy(
   return bytesSent;
 }
 
+/** Resolves when `work` settles, whether it succeeded or not, or when `signal` aborts. */
+function settledOrAborted(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    void work.then(
+      () => resolve(),
+      () => resolve(),
+    );
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
 export function createBlobActivities({ storages, store, partSizeBytes, metrics }: CopyDeps) {
+  /**
+   * Copies running in this worker, by target region and digest. Pushes sharing
+   * a base layer arrive together; the first copies it, the others wait for that
+   * copy and then find the blob present (or, if it failed, copy it themselves),
+   * so a shared layer crosses once per region instead of once per image.
+   */
+  const inFlight = new Map<string, Promise<CopyBlobResult>>();
+
+  /** One copy attempt: skip what is present, else copy and verify. */
+  async function copyOnce(input: CopyBlobInput, signal: AbortSignal): Promise<CopyBlobResult> {
+    const source = storageOf(storages, input.sourceRegion);
+    const target = storageOf(storages, input.targetRegion);
+    const present = await target.head(target.layout.blobData(input.digest), signal);
+    if (present !== null && present.size === input.size) {
+      const skipped = await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
+      if (skipped.recorded) {
+        metrics.blobsSkipped.inc({ region: input.targetRegion });
+        metrics.blobBytesSkipped.inc({ region: input.targetRegion }, input.size);
+      }
+      return { outcome: 'skipped', method: null, bytesSent: 0 };
+    }
+    const started = performance.now();
+    const serverSide = sharesStorageEndpoint(source.region, target.region) && input.size <= MAX_COPY_OBJECT_BYTES;
+    const bytesSent = serverSide
+      ? await serverSideCopy(source, target, input, signal).then(() => 0)
+      : await streamedCopy(source, target, input, partSizeBytes, signal);
+    const method: CopyMethod = serverSide ? 'server-side' : 'streamed';
+    const seconds = (performance.now() - started) / 1000;
+    const copied = await store.append({
+      type: 'BlobCopied',
+      replicationId: input.replicationId,
+      region: input.targetRegion,
+      data: { digest: input.digest, size: input.size, method, seconds, bytesSent },
+    });
+    if (copied.recorded) {
+      metrics.blobsCopied.inc({ region: input.targetRegion, method });
+      metrics.blobBytesCopied.inc({ region: input.targetRegion, method }, input.size);
+    }
+    Context.current().log.info('blob copied', { method, bytes: input.size, seconds });
+    return { outcome: 'copied', method, bytesSent };
+  }
+
   return {
     /** Makes one blob present and verified in one target region. Idempotent. */
     async copyBlob(input: CopyBlobInput): Promise<CopyBlobResult> {
       const signal = Context.current().cancellationSignal;
-      const source = storageOf(storages, input.sourceRegion);
-      const target = storageOf(storages, input.targetRegion);
-      const present = await target.head(target.layout.blobData(input.digest), signal);
-      if (present !== null && present.size === input.size) {
-        const skipped = await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
-        if (skipped.recorded) {
-          metrics.blobsSkipped.inc({ region: input.targetRegion });
-          metrics.blobBytesSkipped.inc({ region: input.targetRegion }, input.size);
-        }
-        return { outcome: 'skipped', method: null, bytesSent: 0 };
+      const key = `${input.targetRegion}\u0000${input.digest}`;
+      for (let running = inFlight.get(key); running && !signal.aborted; running = inFlight.get(key)) {
+        await heartbeatDuring(settledOrAborted(running, signal), { uploadId: null, bytesDone: 0, bytesTotal: input.size });
       }
-      const started = performance.now();
-      const serverSide = sharesStorageEndpoint(source.region, target.region) && input.size <= MAX_COPY_OBJECT_BYTES;
-      const bytesSent = serverSide
-        ? await serverSideCopy(source, target, input, signal).then(() => 0)
-        : await streamedCopy(source, target, input, partSizeBytes, signal);
-      const method: CopyMethod = serverSide ? 'server-side' : 'streamed';
-      const seconds = (performance.now() - started) / 1000;
-      const copied = await store.append({
-        type: 'BlobCopied',
-        replicationId: input.replicationId,
-        region: input.targetRegion,
-        data: { digest: input.digest, size: input.size, method, seconds, bytesSent },
-      });
-      if (copied.recorded) {
-        metrics.blobsCopied.inc({ region: input.targetRegion, method });
-        metrics.blobBytesCopied.inc({ region: input.targetRegion, method }, input.size);
+      if (signal.aborted) throw signal.reason;
+      const copy = copyOnce(input, signal);
+      inFlight.set(key, copy);
+      try {
+        return await copy;
+      } finally {
+        if (inFlight.get(key) === copy) inFlight.delete(key);
       }
-      Context.current().log.info('blob copied', { method, bytes: input.size, seconds });
-      return { outcome: 'copied', method, bytesSent };
     },
   };
 }

@@ -8,6 +8,7 @@ import type { EventStore } from '../../store/event-store';
 import { connectStore, localConfig, MessageCollector, uniqueRepository, type ReceivedMessage } from '../support/ferry';
 import { buildImage, buildIndex, seededLayer, type OciImage } from '../support/oci-image';
 import { getManifest, skopeoCopy, skopeoPull } from '../support/registry';
+import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
 
 const config = localConfig();
 const region = Object.fromEntries(config.regions.map((r) => [r.name, r]));
@@ -107,6 +108,26 @@ describe('replicating a push from eastus', () => {
       expect(blobs.filter((b) => b.region === name && b.digest === sibling.layers[1]!.digest).map((b) => b.type)).toEqual(['BlobCopied']);
     }
     await expectPullable(repository, 'sibling', sibling.manifestDigest, ['westeurope', 'southeastasia']);
+  });
+
+  it('copies a base layer once per region when images sharing it arrive at once', async () => {
+    const shared = seededLayer(`${repository}-burst-base`, 20_000_000);
+    const images = await Promise.all(['b1', 'b2', 'b3', 'b4'].map((tag) => buildImage({ layers: [shared, { size: 100_000 }], tag })));
+    const baseDigest = images[0]!.layers[0]!.digest;
+    for (const image of images) await writeImageBehindRegistry(config, 'eastus', repository, image, null);
+    const outcomes = Promise.all(images.map((image) => outcomeOf(repository, image.manifestDigest)));
+    const responses = await Promise.all(images.map((image) => notify(config, 'eastus', pushNotification(repository, image))));
+    expect(responses.map((response) => response.status)).toEqual([202, 202, 202, 202]);
+    expect((await outcomes).map((outcome) => outcome.failed)).toEqual([[], [], [], []]);
+    const events = await store.pool.query<{ region: string; type: string }>(
+      `SELECT region, type FROM events WHERE type IN ('BlobCopied', 'BlobSkipped') AND data->>'digest' = $1
+         AND replication_id IN (SELECT id FROM replications WHERE repository = $2 AND tag LIKE 'b_')`,
+      [baseDigest, repository],
+    );
+    for (const name of ['westeurope', 'southeastasia']) {
+      const types = events.rows.filter((row) => row.region === name).map((row) => row.type).sort();
+      expect(types, name).toEqual(['BlobCopied', 'BlobSkipped', 'BlobSkipped', 'BlobSkipped']);
+    }
   });
 
   it('replicates a multi-arch OCI index with every child and its layers', async () => {
