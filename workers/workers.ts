@@ -2,19 +2,32 @@
 // the announce activities) and one per region queue (that region's storage,
 // registry and cache work). Production runs the region workers near their
 // region (config `worker.queues`); locally one process serves every queue.
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index';
 import { CONTROL_TASK_QUEUE, regionTaskQueue } from '../domain/workflow-contract';
 import { activityInterceptors } from './telemetry';
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+let bundle: Promise<WorkflowBundle> | undefined;
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-
-/** Bundles workflow code once per process. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: undefined });
+/** Bundles workflow code once per process, in a child process (workers/bundle.ts). */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= (async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'ferry-workflows-'));
+    try {
+      const output = join(directory, 'workflows.js');
+      const script = fileURLToPath(new URL('./bundle.ts', import.meta.url));
+      await promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), script, output]);
+      return { code: await readFile(output, 'utf8') };
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  })();
   return bundle;
 }
 
