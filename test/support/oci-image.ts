@@ -203,7 +203,8 @@ async function writeLayer(layoutDir: string, spec: LayerSpec): Promise<{ blob: B
   return { blob: { digest, size: blobSize }, diffId: `sha256:${tarHash.digest('hex')}` };
 }
 
-function tap(observe: (chunk: Buffer) => void): Transform {
+/** Passes chunks through, showing each to `observe` (hashing, counting). Also used by bench/. */
+export function tap(observe: (chunk: Buffer) => void): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       observe(chunk);
@@ -215,8 +216,8 @@ function tap(observe: (chunk: Buffer) => void): Transform {
 const TAR_BLOCK = 512;
 const CHUNK = 1 << 20;
 
-/** A one-file ustar archive with fixed metadata, so identical seeds give identical bytes. */
-function* tarChunks(name: string, size: number, seed: string): Generator<Buffer> {
+/** A one-file ustar archive with fixed metadata, so identical seeds give identical bytes. Also used by bench/. */
+export function* tarChunks(name: string, size: number, seed: string): Generator<Buffer> {
   yield tarHeader(name, size);
   const key = createHash('sha256').update(seed).digest().subarray(0, 16);
   const keystream = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));

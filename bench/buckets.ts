@@ -1,0 +1,65 @@
+// The regions' buckets as the bench touches them: plain AWS SDK clients, and
+// the cleanup that runs between phases so every phase starts from targets
+// that hold none of the scenario's blobs (otherwise the next phase would skip
+// them and look fast). Keys come from domain/layout.ts, like Ferry's own.
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { RegionConfig } from '../domain/config';
+import { StorageLayout } from '../domain/layout';
+import { parseDigest } from '../domain/reference';
+
+/** Every repository the bench pushes starts with this, in every region and phase. */
+export const BENCH_REPOSITORY_PREFIX = 'bench-';
+
+export interface RegionBucket {
+  region: RegionConfig;
+  s3: S3Client;
+  layout: StorageLayout;
+}
+
+export function openBucket(region: RegionConfig): RegionBucket {
+  const s3 = new S3Client({
+    endpoint: region.s3.endpoint,
+    region: region.s3.signingRegion,
+    forcePathStyle: true,
+    credentials: region.s3.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return { region, s3, layout: new StorageLayout(region.s3.rootDirectory) };
+}
+
+export function blobKey(bucket: RegionBucket, digest: string): string {
+  return bucket.layout.blobData(parseDigest(digest));
+}
+
+async function deleteKeys(bucket: RegionBucket, keys: string[]): Promise<void> {
+  for (let start = 0; start < keys.length; start += 1000) {
+    await bucket.s3.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket.region.s3.bucket,
+        Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+  }
+}
+
+async function listKeys(bucket: RegionBucket, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await bucket.s3.send(new ListObjectsV2Command({ Bucket: bucket.region.s3.bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const object of page.Contents ?? []) keys.push(object.Key!);
+    token = page.NextContinuationToken;
+  } while (token);
+  return keys;
+}
+
+/**
+ * Removes every bench repository (links, tags, uploads) and the given blobs.
+ * Behind the registry's back, which is safe: the stack's registries run
+ * without a blob descriptor cache, and bench repositories are never reused.
+ */
+export async function removeBenchObjects(bucket: RegionBucket, digests: Iterable<string>): Promise<void> {
+  const repositoryKeys = await listKeys(bucket, `${bucket.layout.repositoriesPrefix()}${BENCH_REPOSITORY_PREFIX}`);
+  await deleteKeys(bucket, [...repositoryKeys, ...[...new Set(digests)].map((digest) => blobKey(bucket, digest))]);
+}

@@ -1,0 +1,78 @@
+// Where the benchmark runs: the local stack's regions and credentials, and
+// the bench's own Ferry configuration (its own database, its own api port).
+//
+// Registries notify 127.0.0.1:8080 (stack/registry.yml.tmpl). The bench puts
+// its notification relay there (bench/relay.ts) and runs Ferry's api behind it
+// on FERRY_API_PORT, so it decides when Ferry hears about a push and can keep
+// the skopeo baseline's pushes into westeurope and southeastasia away from it.
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import pg from 'pg';
+import { configSchema, loadConfig, type RegionConfig, type ResolvedConfig } from '../domain/config';
+
+export const repoRoot = new URL('../', import.meta.url).pathname;
+export const benchWorkDir = `${repoRoot}.stack/bench`;
+export const benchConfigPath = `${benchWorkDir}/ferry-config.json`;
+export const BENCH_DATABASE = 'ferry_bench';
+export const FERRY_API_PORT = 18080;
+export const SOURCE_REGION = 'eastus';
+
+/** stack/local.env, then the caller's environment, then FERRY_CONFIG naming the bench configuration. */
+export function benchEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(`${repoRoot}stack/local.env`, 'utf8').split('\n')) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (match) env[match[1]!] = match[2]!;
+  }
+  return {
+    ...env,
+    ...(process.env as Record<string, string>),
+    FERRY_CONFIG: benchConfigPath,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
+
+/** Where the registries send notifications: Ferry's default ingest address. */
+export function notificationAddress(): { host: string; port: number } {
+  const { ingest } = configSchema.parse({});
+  return { host: ingest.host, port: ingest.port };
+}
+
+/**
+ * A fresh database and the configuration file every bench Ferry process reads:
+ * the local stack, with the reconcile schedule off (its fresh event store knows
+ * nothing of earlier runs' buckets) and the api behind the relay.
+ */
+export async function prepareFerryConfig(): Promise<ResolvedConfig> {
+  const devUrl = configSchema.parse({}).postgresUrl;
+  const admin = new pg.Client({ connectionString: devUrl.replace(/\/[^/]*$/, '/postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${BENCH_DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  await mkdir(benchWorkDir, { recursive: true });
+  const config = {
+    postgresUrl: devUrl.replace(/\/[^/]*$/, `/${BENCH_DATABASE}`),
+    ingest: { port: FERRY_API_PORT },
+    reconcile: { scheduled: false },
+    logLevel: 'warn',
+  };
+  await writeFile(benchConfigPath, JSON.stringify(config, null, 2));
+  return loadConfig(benchEnv());
+}
+
+/** The local stack as Ferry sees it by default: regions with credentials, replication settings. */
+export function stackConfig(): ResolvedConfig {
+  return loadConfig({ ...benchEnv(), FERRY_CONFIG: '' });
+}
+
+export function sourceRegion(regions: RegionConfig[]): RegionConfig {
+  return regions.find((region) => region.name === SOURCE_REGION)!;
+}
+
+export function targetRegions(regions: RegionConfig[]): RegionConfig[] {
+  return regions.filter((region) => region.name !== SOURCE_REGION);
+}

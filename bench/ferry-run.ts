@@ -1,0 +1,143 @@
+// The Ferry phase: the bench's own api and worker (fresh database), a warm-up
+// replication so the measurement sees a running system rather than workflow
+// bundling and cold connections, then skopeo pushes the image set into
+// eastus and the phase runs until every target region announced every image
+// replicated on NATS.
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import type { ResolvedConfig } from '../domain/config';
+import { Announcements } from './announcements';
+import type { RegionBucket } from './buckets';
+import { FERRY_API_PORT, prepareFerryConfig } from './environment';
+import type { ImageSet } from './images';
+import { FerryProcess, portOpen, waitUntil } from './processes';
+import { copyMethod } from './raw-copy';
+import type { NotificationRelay } from './relay';
+import type { FerryRun, RegionBytes } from './results';
+import type { Scenario } from './shape';
+import { forEachConcurrently, pushFromLayout, registryHost } from './skopeo';
+
+export interface FerryPhaseInput {
+  scenario: Scenario;
+  set: ImageSet;
+  warmUp: ImageSet;
+  repository: string;
+  source: RegionBucket;
+  targets: RegionBucket[];
+  relay: NotificationRelay;
+  /** The layer the most images share: its copies per region are counted. */
+  sharedLayer: string;
+  /** Run api and worker under the V8 CPU profiler, writing their profiles here. */
+  profileDir?: string;
+}
+
+const REPLICATION_TIMEOUT_MS = 60 * 60 * 1000;
+
+/** Workflows an interrupted run left behind would write into this run's fresh database. */
+async function terminateRunningWorkflows(config: ResolvedConfig): Promise<void> {
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  for await (const execution of temporal.workflow.list({ query: `ExecutionStatus = 'Running'` })) {
+    await temporal.workflow.getHandle(execution.workflowId, execution.runId).terminate('left over before a bench run').catch(() => undefined);
+  }
+  await connection.close();
+}
+
+async function pushSet(set: ImageSet, host: string, repository: string, concurrency: number): Promise<void> {
+  await forEachConcurrently(set.images, concurrency, (image) => pushFromLayout(set.layoutDir, image.tag, host, repository));
+}
+
+/** Ferry's own account of the bytes it moved, from its projections and events. */
+async function regionBytes(config: ResolvedConfig, repository: string, sharedLayer: string): Promise<RegionBytes[]> {
+  const db = new pg.Client({ connectionString: config.postgresUrl });
+  await db.connect();
+  try {
+    const totals = await db.query<{ region: string; blobs_copied: string; bytes_copied: string; blobs_skipped: string; bytes_skipped: string }>(
+      `SELECT rr.region, sum(rr.blobs_copied) AS blobs_copied, sum(rr.bytes_copied) AS bytes_copied,
+              sum(rr.blobs_skipped) AS blobs_skipped, sum(rr.bytes_skipped) AS bytes_skipped
+       FROM replication_regions rr JOIN replications r ON r.id = rr.replication_id
+       WHERE r.repository = $1 GROUP BY rr.region ORDER BY rr.region`,
+      [repository],
+    );
+    const copies = await db.query<{ region: string; copies: string }>(
+      `SELECT e.region, count(*) AS copies FROM events e JOIN replications r ON r.id = e.replication_id
+       WHERE e.type = 'BlobCopied' AND r.repository = $1 AND e.data->>'digest' = $2 GROUP BY e.region`,
+      [repository, sharedLayer],
+    );
+    return totals.rows.map((row) => ({
+      region: row.region,
+      blobsCopied: Number(row.blobs_copied),
+      bytesCopied: Number(row.bytes_copied),
+      blobsSkipped: Number(row.blobs_skipped),
+      bytesSkipped: Number(row.bytes_skipped),
+      sharedLayerCopies: Number(copies.rows.find((copy) => copy.region === row.region)?.copies ?? 0),
+    }));
+  } finally {
+    await db.end();
+  }
+}
+
+async function startFerry(profileDir?: string): Promise<{ api: FerryProcess; worker: FerryProcess }> {
+  const worker = FerryProcess.start('worker', profileDir);
+  const api = FerryProcess.start('api', profileDir);
+  await waitUntil(`Ferry's api answering on :${FERRY_API_PORT} (log: .stack/logs/bench-api.log)`, async () => {
+    if (!api.running || !worker.running) throw new Error('a Ferry process exited; see .stack/logs/bench-api.log and bench-worker.log');
+    return portOpen(FERRY_API_PORT);
+  }, 60_000);
+  return { api, worker };
+}
+
+export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
+  const { scenario, set, repository, relay, targets } = input;
+  const config = await prepareFerryConfig();
+  await terminateRunningWorkflows(config);
+  const announcements = await Announcements.start(config.natsUrl);
+  const { api, worker } = await startFerry(input.profileDir);
+  const eastus = registryHost(input.source.region.registryUrl);
+  try {
+    relay.setMode('forward');
+    const warmUpRepository = `${repository.split('/')[0]}/warm-up`;
+    await pushSet(input.warmUp, eastus, warmUpRepository, 1);
+    await announcements.waitForAll(warmUpRepository, input.warmUp.images.length * targets.length, 5 * 60 * 1000);
+
+    await Promise.all([api.beginMeasurement(), worker.beginMeasurement()]);
+    relay.setMode(scenario.notifications === 'live' ? 'forward' : 'hold');
+    const pushStarted = Date.now();
+    await pushSet(set, eastus, repository, scenario.pushConcurrency);
+    const pushSeconds = (Date.now() - pushStarted) / 1000;
+    let started = pushStarted;
+    if (scenario.notifications === 'after-push') {
+      started = Date.now();
+      await relay.release();
+    }
+    const messages = await announcements.waitForAll(repository, set.images.length * targets.length, REPLICATION_TIMEOUT_MS);
+    const [apiUsage, workerUsage] = await Promise.all([api.usage(), worker.usage()]);
+
+    const regions = targets.map((target) => {
+      const done = Math.max(...messages.filter((message) => message.region === target.region.name).map((message) => Date.parse(message.completedAt)));
+      return { region: target.region.name, method: copyMethod(input.source, target), seconds: (done - started) / 1000 };
+    });
+    const lagSeconds = Object.fromEntries(
+      targets.map((target) => [
+        target.region.name,
+        messages
+          .filter((message) => message.region === target.region.name)
+          .map((message) => (Date.parse(message.completedAt) - Date.parse(message.observedAt)) / 1000),
+      ]),
+    );
+    return {
+      seconds: Math.max(...regions.map((region) => region.seconds)),
+      regions,
+      notifications: scenario.notifications,
+      pushSeconds,
+      lagSeconds,
+      api: apiUsage,
+      worker: workerUsage,
+      bytes: await regionBytes(config, repository, input.sharedLayer),
+    };
+  } finally {
+    relay.setMode('drop');
+    await announcements.stop();
+    await Promise.all([api.stop(), worker.stop()]);
+  }
+}

@@ -1,0 +1,82 @@
+// Ferry's api and worker as the bench runs them: real processes from this
+// checkout (as `npm run api` / `npm run worker` would), with the bench's
+// configuration, measured through /proc while a phase runs.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { benchEnv, repoRoot } from './environment';
+
+export type FerryRole = 'api' | 'worker';
+
+const ENTRIES: Record<FerryRole, string> = { api: 'api/main.ts', worker: 'workers/main.ts' };
+const CLOCK_TICKS_PER_SECOND = 100;
+
+export interface ProcessUsage {
+  /** User plus system CPU time spent during the measured phase. */
+  cpuSeconds: number;
+  /** Resident set when the phase began: what the peak grew from. */
+  startRssMB: number;
+  /** Peak resident set during the measured phase (VmHWM after a reset at its start). */
+  peakRssMB: number;
+}
+
+export { portOpen, waitUntil } from '../test/support/processes';
+
+export class FerryProcess {
+  private cpuAtStart = 0;
+  private rssAtStartMB = 0;
+
+  private constructor(
+    readonly role: FerryRole,
+    private readonly child: ChildProcess,
+  ) {}
+
+  /** Starts the process, logging to .stack/logs/bench-<role>.log; with `profileDir`, under the V8 CPU profiler. */
+  static start(role: FerryRole, profileDir?: string): FerryProcess {
+    mkdirSync(`${repoRoot}.stack/logs`, { recursive: true });
+    const log = openSync(`${repoRoot}.stack/logs/bench-${role}.log`, 'a');
+    const profiling = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${role}.cpuprofile`];
+    const child = spawn(process.execPath, [...profiling, '--import', 'tsx', ENTRIES[role]], { cwd: repoRoot, env: benchEnv(), stdio: ['ignore', log, log] });
+    closeSync(log);
+    return new FerryProcess(role, child);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts a measured phase: remembers the CPU time so far and resets the peak RSS to the current RSS. */
+  async beginMeasurement(): Promise<void> {
+    this.cpuAtStart = await this.cpuSeconds();
+    this.rssAtStartMB = await this.statusMB('VmRSS');
+    // clear_refs "5" resets VmHWM (Linux ≥ 4.0); the bench runs as the processes' owner.
+    await writeFile(`/proc/${this.child.pid}/clear_refs`, '5');
+  }
+
+  async usage(): Promise<ProcessUsage> {
+    return { cpuSeconds: (await this.cpuSeconds()) - this.cpuAtStart, startRssMB: this.rssAtStartMB, peakRssMB: await this.statusMB('VmHWM') };
+  }
+
+  /** SIGTERM (a graceful stop), SIGKILL after 20 s; resolves once the process is gone. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private async statusMB(field: 'VmRSS' | 'VmHWM'): Promise<number> {
+    const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8');
+    return Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? Number.NaN) / 1024;
+  }
+
+  private async cpuSeconds(): Promise<number> {
+    const stat = await readFile(`/proc/${this.child.pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  }
+}

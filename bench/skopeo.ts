@@ -1,0 +1,54 @@
+// skopeo, the real client: it pushes the image set into eastus for every
+// phase, and its `sync` is the baseline users would run instead of Ferry.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+async function skopeo(args: string[]): Promise<void> {
+  try {
+    await run('skopeo', ['--insecure-policy', ...args], { maxBuffer: 64 * 1024 * 1024 });
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr?.trim();
+    throw new Error(`skopeo ${args.join(' ')} failed: ${stderr || (error as Error).message}`);
+  }
+}
+
+/** `host:port` of a registry URL, as skopeo's docker:// references want it. */
+export function registryHost(registryUrl: string): string {
+  return new URL(registryUrl).host;
+}
+
+/** Pushes one tag of an OCI layout to `docker://<host>/<repository>:<tag>`, digests unchanged. */
+export async function pushFromLayout(layoutDir: string, tag: string, host: string, repository: string): Promise<void> {
+  await skopeo(['copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${layoutDir}:${tag}`, `docker://${host}/${repository}:${tag}`]);
+}
+
+/**
+ * Copies every tag of `repository` on one registry to `<destinationNamespace>/<last
+ * path component>` on another: one process, images one after another, which is
+ * what `skopeo sync` does.
+ */
+export async function syncRepository(sourceHost: string, repository: string, destinationHost: string, destinationNamespace: string): Promise<void> {
+  await skopeo([
+    'sync',
+    '--src',
+    'docker',
+    '--dest',
+    'docker',
+    '--preserve-digests',
+    '--src-tls-verify=false',
+    '--dest-tls-verify=false',
+    `${sourceHost}/${repository}`,
+    `${destinationHost}/${destinationNamespace}`,
+  ]);
+}
+
+/** Runs `work` for every item with at most `concurrency` in flight; rejects on the first failure. */
+export async function forEachConcurrently<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+}
