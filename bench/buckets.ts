@@ -2,30 +2,19 @@
 // the cleanup that runs between phases so every phase starts from targets
 // that hold none of the scenario's blobs (otherwise the next phase would skip
 // them and look fast). Keys come from domain/layout.ts, like Ferry's own.
-import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { RegionStorage } from '../activities/storage';
 import type { RegionConfig } from '../domain/config';
-import { StorageLayout } from '../domain/layout';
 import { parseDigest } from '../domain/reference';
 
 /** Every repository the bench pushes starts with this, in every region and phase. */
 export const BENCH_REPOSITORY_PREFIX = 'bench-';
 
-export interface RegionBucket {
-  region: RegionConfig;
-  s3: S3Client;
-  layout: StorageLayout;
-}
+/** A region's bucket: the same client and layout Ferry's activities use. */
+export type RegionBucket = RegionStorage;
 
 export function openBucket(region: RegionConfig): RegionBucket {
-  const s3 = new S3Client({
-    endpoint: region.s3.endpoint,
-    region: region.s3.signingRegion,
-    forcePathStyle: true,
-    credentials: region.s3.credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  return { region, s3, layout: new StorageLayout(region.s3.rootDirectory) };
+  return RegionStorage.connect(region);
 }
 
 export function blobKey(bucket: RegionBucket, digest: string): string {
