@@ -66,7 +66,8 @@ export function activityInterceptors(metrics: WorkerMetrics): (context: Context)
         },
       },
       outbound: {
-        getLogAttributes: (input, next) => next({ ...input, ...attributes }),
+        // The task token is an opaque blob of base64 on every line; the workflow and activity ids say the same.
+        getLogAttributes: (input, next) => Object.fromEntries(Object.entries(next({ ...input, ...attributes })).filter(([key]) => key !== 'taskToken')),
       },
     };
   };
