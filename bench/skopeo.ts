@@ -19,9 +19,20 @@ export function registryHost(registryUrl: string): string {
   return new URL(registryUrl).host;
 }
 
-/** Pushes one tag of an OCI layout to `docker://<host>/<repository>:<tag>`, digests unchanged. */
+/** Attempts per push: versitygw's posix backend now and then answers a concurrent upload with 409 ExistingObjectIsDirectory, which the registry passes on as a 500. */
+const PUSH_ATTEMPTS = 3;
+
+/** Pushes one tag of an OCI layout to `docker://<host>/<repository>:<tag>`, digests unchanged; retries a failed push. */
 export async function pushFromLayout(layoutDir: string, tag: string, host: string, repository: string): Promise<void> {
-  await skopeo(['copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${layoutDir}:${tag}`, `docker://${host}/${repository}:${tag}`]);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await skopeo(['copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${layoutDir}:${tag}`, `docker://${host}/${repository}:${tag}`]);
+      return;
+    } catch (error) {
+      if (attempt >= PUSH_ATTEMPTS) throw error;
+      console.warn(`bench: push of ${repository}:${tag} failed (attempt ${attempt} of ${PUSH_ATTEMPTS}), retrying: ${(error as Error).message}`);
+    }
+  }
 }
 
 /**
