@@ -61,8 +61,13 @@ async function workflowIdOf(repository: string, digest: Digest): Promise<string>
   return workflowId;
 }
 
-/** Exactly one "replicated" per region, also after a settling pause for late duplicates. */
+/**
+ * Exactly one "replicated" per region, also after a settling pause for late duplicates.
+ * A collector whose consumer a NATS restart dropped sees messages only once its
+ * ordered consumer is recreated (after missed heartbeats), hence the wait for two first.
+ */
 async function expectAnnouncedOnce(replicated: MessageCollector<RegionMessage>): Promise<void> {
+  await replicated.waitFor(2, 30_000);
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   expect(replicated.messages.map((message) => message.body.region).sort()).toEqual(['southeastasia', 'westeurope']);
 }
