@@ -99,12 +99,17 @@ export class EventStore {
     if (!sql) return this.transaction((client) => this.append(event, client));
     const replicationId = 'replicationId' in event ? event.replicationId : null;
     const region = 'region' in event ? event.region : null;
+    // Inserted and, in the same statement, announced on EVENTS_CHANNEL (delivered at commit, to
+    // api/wait.ts long polls): which replication changed. A duplicate returns no row and notifies nobody.
     const inserted = await sql.query<EventRow>(
-      `INSERT INTO events (type, replication_id, region, data, dedupe_key)
-       VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (dedupe_key) DO NOTHING
-       RETURNING seq, type, replication_id, region, data, recorded_at`,
-      [event.type, replicationId, region, JSON.stringify(event.data), dedupeKey(event)],
+      `WITH inserted AS (
+         INSERT INTO events (type, replication_id, region, data, dedupe_key)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (dedupe_key) DO NOTHING
+         RETURNING seq, type, replication_id, region, data, recorded_at)
+       SELECT inserted.*, pg_notify($6, json_build_object('replicationId', coalesce(replication_id, seq), 'repository', $7::text)::text)
+       FROM inserted`,
+      [event.type, replicationId, region, JSON.stringify(event.data), dedupeKey(event), EVENTS_CHANNEL, event.type === 'ReplicationObserved' ? event.data.repository : null],
     );
     const row = inserted.rows[0];
     if (!row) {
@@ -112,9 +117,6 @@ export class EventStore {
       return { seq: Number(existing.rows[0]!.seq), recordedAt: existing.rows[0]!.recorded_at, recorded: false };
     }
     await fold(sql, toRecorded(row));
-    // Delivered at commit, to whoever listens (api/wait.ts long polls): which replication changed.
-    const change: EventChange = { replicationId: replicationId ?? Number(row.seq), repository: event.type === 'ReplicationObserved' ? event.data.repository : null };
-    await sql.query(`SELECT pg_notify($1, $2)`, [EVENTS_CHANNEL, JSON.stringify(change)]);
     return { seq: Number(row.seq), recordedAt: row.recorded_at, recorded: true };
   }
 
