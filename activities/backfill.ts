@@ -3,7 +3,6 @@
 // and the write, so a retried activity records nothing new).
 import { planBackfill, type BackfillItem, type BackfillPlan, type BackfillScope } from '../domain/backfill';
 import type { ResolvedConfig } from '../domain/config';
-import { parseRepositoryName } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
 import { recordObservation, type Recorded } from '../store/replications';
 import { storedTags } from './reconcile';
@@ -12,8 +11,7 @@ import type { Storages } from './storage';
 export function createBackfillActivities({ config, storages, store }: { config: ResolvedConfig; storages: Storages; store: EventStore }) {
   return {
     async planBackfill(scope: BackfillScope): Promise<BackfillPlan> {
-      const repositories = scope.repositories?.map(parseRepositoryName);
-      const stored = (await Promise.all([...storages.values()].map((storage) => storedTags(storage, repositories)))).flat();
+      const stored = await storedTags(storages, scope.repositories);
       return planBackfill(
         stored,
         config.regions.map((region) => region.name),

@@ -26,17 +26,22 @@ async function listTags(storage: RegionStorage, prefix: string): Promise<StoredT
 }
 
 /** Every tag one region's storage holds, in the repositories given or in all of them. */
-export async function storedTags(storage: RegionStorage, repositories?: readonly RepositoryName[]): Promise<StoredTag[]> {
+async function storedTagsIn(storage: RegionStorage, repositories?: readonly RepositoryName[]): Promise<StoredTag[]> {
   if (!repositories) return listTags(storage, storage.layout.repositoriesPrefix());
   return (await Promise.all(repositories.map((repository) => listTags(storage, storage.layout.tagsPrefix(repository))))).flat();
+}
+
+/** Every tag every region's storage holds, in the repositories given (validated here) or in all of them. */
+export async function storedTags(storages: Storages, repositories?: readonly string[]): Promise<StoredTag[]> {
+  const names = repositories?.map(parseRepositoryName);
+  return (await Promise.all([...storages.values()].map((storage) => storedTagsIn(storage, names)))).flat();
 }
 
 export function createReconcileActivities({ config, storages, store }: { config: ResolvedConfig; storages: Storages; store: EventStore }) {
   return {
     async scanForDrift(scope: { repositories?: string[] }): Promise<Drift[]> {
       const inScope = (repository: string) => !scope.repositories || scope.repositories.includes(repository);
-      const repositories = scope.repositories?.map(parseRepositoryName);
-      const stored = (await Promise.all([...storages.values()].map((storage) => storedTags(storage, repositories)))).flat();
+      const stored = await storedTags(storages, scope.repositories);
       const recorded = await store.pool.query<{ region: string; repository: RepositoryName; tag: Tag; digest: Digest | null; updated_at: Date }>(
         `SELECT region, repository, tag, digest, updated_at FROM region_tags`,
       );
