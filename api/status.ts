@@ -5,7 +5,7 @@
 //                                                   replications, newest first, paginated by id
 //   GET /v1/replications/:id/events                 the event history of one replication
 import type { FastifyInstance } from 'fastify';
-import { InvalidReferenceError, parseDigest, parseRepositoryName, parseTag } from '../domain/reference';
+import { formatImageReference, InvalidReferenceError, parseDigest, parseRepositoryName, parseTag, type ImageReference } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
 import { ApiError } from './ingest';
 
@@ -85,6 +85,16 @@ export async function regionsOf(store: EventStore, ids: string[]): Promise<Map<s
   return byReplication;
 }
 
+/** The newest push Ferry observed of repository:tag or repository@digest. */
+export async function newestPushOf(store: EventStore, reference: ImageReference): Promise<ReplicationRow | undefined> {
+  const [column, value] = reference.tag !== undefined ? ['tag', reference.tag] : ['digest', reference.digest];
+  const found = await store.pool.query<ReplicationRow>(
+    `SELECT * FROM replications WHERE kind = 'push' AND repository = $1 AND ${column} = $2 ORDER BY id DESC LIMIT 1`,
+    [reference.repository, value],
+  );
+  return found.rows[0];
+}
+
 export async function statusRoutes(app: FastifyInstance, { store }: { store: EventStore }): Promise<void> {
   app.get<{ Querystring: { repository?: string; tag?: string; digest?: string } }>('/v1/status', async (request) => {
     const { tag, digest } = request.query;
@@ -92,13 +102,9 @@ export async function statusRoutes(app: FastifyInstance, { store }: { store: Eve
     if ((tag === undefined) === (digest === undefined)) {
       throw new ApiError(400, 'INVALID_QUERY', 'give exactly one of tag and digest');
     }
-    const [column, value] = tag !== undefined ? ['tag', validated(() => parseTag(tag))] : ['digest', validated(() => parseDigest(digest))];
-    const found = await store.pool.query<ReplicationRow>(
-      `SELECT * FROM replications WHERE kind = 'push' AND repository = $1 AND ${column} = $2 ORDER BY id DESC LIMIT 1`,
-      [repository, value],
-    );
-    const replication = found.rows[0];
-    if (!replication) throw new ApiError(404, 'NOT_FOUND', `no push of ${repository} ${column} ${value} was observed`);
+    const reference: ImageReference = tag !== undefined ? { repository, tag: validated(() => parseTag(tag)) } : { repository, digest: validated(() => parseDigest(digest)) };
+    const replication = await newestPushOf(store, reference);
+    if (!replication) throw new ApiError(404, 'NOT_FOUND', `no push of ${formatImageReference(reference)} was observed`);
     return replicationView(replication, (await regionsOf(store, [replication.id])).get(replication.id) ?? []);
   });
 

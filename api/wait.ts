@@ -15,7 +15,7 @@ import { waitStatus, type PushRecord, type RegionState, type WaitStatus } from '
 import type { EventFeed } from '../store/event-feed';
 import type { EventStore } from '../store/event-store';
 import { ApiError } from './ingest';
-import { regionsOf, validated, type ReplicationRow } from './status';
+import { newestPushOf, regionsOf, validated, type ReplicationRow } from './status';
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 const MAX_TIMEOUT_SECONDS = 60;
@@ -51,19 +51,22 @@ function parseWaitQuery(config: ResolvedConfig, query: WaitQuery): { reference: 
 }
 
 /** The pushes that can satisfy the wait: the newest push of the tag, or every push of the digest. */
+async function candidatePushes(store: EventStore, reference: ImageReference): Promise<ReplicationRow[]> {
+  if (reference.tag !== undefined) {
+    const newest = await newestPushOf(store, reference);
+    return newest ? [newest] : [];
+  }
+  const found = await store.pool.query<ReplicationRow>(`SELECT * FROM replications WHERE kind = 'push' AND repository = $1 AND digest = $2 ORDER BY id`, [
+    reference.repository,
+    reference.digest,
+  ]);
+  return found.rows;
+}
+
 async function pushesOf(store: EventStore, reference: ImageReference): Promise<PushRecord[]> {
-  const found =
-    reference.tag !== undefined
-      ? await store.pool.query<ReplicationRow>(`SELECT * FROM replications WHERE kind = 'push' AND repository = $1 AND tag = $2 ORDER BY id DESC LIMIT 1`, [
-          reference.repository,
-          reference.tag,
-        ])
-      : await store.pool.query<ReplicationRow>(`SELECT * FROM replications WHERE kind = 'push' AND repository = $1 AND digest = $2 ORDER BY id`, [
-          reference.repository,
-          reference.digest,
-        ]);
-  const regions = await regionsOf(store, found.rows.map((row) => row.id));
-  return found.rows.map((row) => ({
+  const rows = await candidatePushes(store, reference);
+  const regions = await regionsOf(store, rows.map((row) => row.id));
+  return rows.map((row) => ({
     replicationId: Number(row.id),
     sourceRegion: row.source_region,
     observedAt: row.observed_at.toISOString(),
