@@ -83,6 +83,7 @@ describe('replicating a push from eastus', () => {
     await push(base, 'eastus', repository, 'v1');
     const outcome = await outcomeOf(repository, base.manifestDigest);
     expect(outcome.succeeded.sort()).toEqual(['southeastasia', 'westeurope']);
+    await replicated.waitFor(2, REPLICATION_TIMEOUT);
     expect(replicated.messages.map((m) => m.body.region).sort()).toEqual(['southeastasia', 'westeurope']);
     expect(replicated.messages.every((m) => m.body.digest === base.manifestDigest && m.body.tag === 'v1')).toBe(true);
     expect(await Promise.all(pullsOnArrival)).toEqual([base.manifestDigest, base.manifestDigest]);
@@ -157,11 +158,14 @@ describe('replicating a push from eastus', () => {
 
     const second = await buildImage({ layers: [{ size: 100_000 }], tag });
     const seenThroughCache: Array<Promise<string | null>> = [];
-    await watch(regionMessageFilter('westeurope', repository, { digest: second.manifestDigest as Digest }), () => {
+    const announced = await watch(regionMessageFilter('westeurope', repository, { digest: second.manifestDigest as Digest }), () => {
       seenThroughCache.push(getManifest(cacheOf('westeurope'), repository, tag).then((response) => response.digest));
     });
     await push(second, 'eastus', repository, tag);
     await outcomeOf(repository, second.manifestDigest);
+    // The outcome is published after the region message, but this collector is its own consumer
+    // and may deliver later than the one outcomeOf used: wait for it rather than race it.
+    await announced.waitFor(1, REPLICATION_TIMEOUT);
     expect(await Promise.all(seenThroughCache)).toEqual([second.manifestDigest]);
   });
 
