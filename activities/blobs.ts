@@ -8,8 +8,13 @@
 //     CopyObject conditioned on the ETag that was hashed;
 //   - otherwise: stream the source into a multipart upload, hashing as it goes.
 //     The object becomes visible only at CompleteMultipartUpload, which runs
-//     after the digest matched. Heartbeats carry the upload id, so a retried
-//     attempt continues from the parts already uploaded (ListParts).
+//     after the digest matched. Progress reports carry the upload id, so a
+//     retried attempt continues from the parts already uploaded (ListParts).
+//
+// The copy itself knows no activity: it reports to a CopyReporter. The
+// region replication activity aggregates every blob's report into its
+// heartbeat; the copyBlob activity (kept for workflows started before one
+// activity per region) heartbeats each report as it is.
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -17,20 +22,24 @@ import {
   CreateMultipartUploadCommand,
   ListPartsCommand,
   NoSuchUpload,
+  S3ServiceException,
   UploadPartCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { sharesStorageEndpoint } from '../domain/config';
 import type { Digest } from '../domain/reference';
 import { FailureType } from '../domain/workflow-contract';
 import type { CopyMethod } from '../store/events';
 import type { EventStore } from '../store/event-store';
-import { storageOf, type RegionStorage, type Storages } from './storage';
+import type { ByteBudget } from './byte-budget';
+import { hashInParts, hashStream, readHashed } from './hashing';
+import type { SourceVerifications } from './source-verifications';
 import type { WorkerMetrics } from './metrics';
+import { storageOf, type RegionStorage, type Storages } from './storage';
 
 export interface CopyBlobInput {
   replicationId: number;
@@ -47,11 +56,20 @@ export interface CopyBlobResult {
   bytesSent: number;
 }
 
-/** Heartbeat details: enough to resume a multipart upload, and progress for the UI. */
+/** Heartbeat details of copyBlob: enough to resume a multipart upload, and progress for the UI. */
 export interface CopyProgress {
   uploadId: string | null;
   bytesDone: number;
   bytesTotal: number;
+}
+
+/** Where one blob copy reports to, and what it resumes from. */
+export interface CopyReporter {
+  signal: AbortSignal;
+  /** The multipart upload an earlier attempt left for this blob, if any. */
+  resumableUpload: string | null;
+  /** Bytes of this blob verified or uploaded so far, and the upload that holds them. Called often; must be cheap. */
+  progress(update: { uploadId: string | null; bytesDone: number }): void;
 }
 
 /** S3's limit for one CopyObject; larger blobs take the streamed path. */
@@ -61,6 +79,10 @@ interface CopyDeps {
   storages: Storages;
   store: EventStore;
   partSizeBytes: number;
+  /** Blob bytes the worker may hold in memory at once, over every copy. */
+  partBudget: ByteBudget;
+  /** Source blobs this worker verified, shared between regions' copies. */
+  verifications: SourceVerifications;
   metrics: WorkerMetrics;
 }
 
@@ -71,13 +93,9 @@ function corrupt(input: CopyBlobInput, actual: string, bytes: number): Applicati
   );
 }
 
-function heartbeat(progress: CopyProgress): void {
-  Context.current().heartbeat(progress);
-}
-
-/** Keeps heartbeating through one long S3 call (a server-side copy of gigabytes). */
-async function heartbeatDuring<T>(work: Promise<T>, progress: CopyProgress): Promise<T> {
-  const timer = setInterval(() => heartbeat(progress), 5_000);
+/** Keeps reporting through one long S3 call (a server-side copy of gigabytes), so the activity keeps heartbeating. */
+async function reportDuring<T>(work: Promise<T>, reporter: CopyReporter, update: { uploadId: string | null; bytesDone: number }): Promise<T> {
+  const timer = setInterval(() => reporter.progress(update), 5_000);
   try {
     return await work;
   } finally {
@@ -85,64 +103,14 @@ async function heartbeatDuring<T>(work: Promise<T>, progress: CopyProgress): Pro
   }
 }
 
-/** Part uploads in flight while the next part is read: reading and uploading overlap. */
-const PARTS_IN_FLIGHT = 2;
-
-/**
- * Reads the source once, hashing every byte and handing each part-sized run to
- * `onPart`, with up to `PARTS_IN_FLIGHT` of them running while reading goes on
- * (so memory stays at a few parts, whatever the blob's size).
- */
-async function hashInParts(
-  stream: Readable,
-  partSize: number,
-  onPart: (part: Buffer, partNumber: number) => Promise<void>,
-): Promise<{ hash: Hash; bytes: number }> {
-  const hash = createHash('sha256');
-  const inFlight: Array<Promise<void>> = [];
-  const hand = async (part: Buffer, partNumber: number): Promise<void> => {
-    const running = onPart(part, partNumber);
-    // Handled here so a failure while reading goes on is not "unhandled"; awaiting it below still throws.
-    running.catch(() => undefined);
-    inFlight.push(running);
-    if (inFlight.length >= PARTS_IN_FLIGHT) await inFlight.shift();
-  };
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let bytes = 0;
-  let partNumber = 1;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    bytes += chunk.length;
-    pending.push(chunk);
-    pendingBytes += chunk.length;
-    while (pendingBytes >= partSize) {
-      const joined = Buffer.concat(pending, pendingBytes);
-      await hand(joined.subarray(0, partSize), partNumber++);
-      const rest = joined.subarray(partSize);
-      pending = rest.length > 0 ? [rest] : [];
-      pendingBytes = rest.length;
-    }
-  }
-  if (pendingBytes > 0 || partNumber === 1) await hand(Buffer.concat(pending, pendingBytes), partNumber);
-  await Promise.all(inFlight);
-  return { hash, bytes };
-}
-
-/** Reads the source once and hashes it, heartbeating progress; keeps no bytes. */
-async function hashWhole(stream: Readable, input: CopyBlobInput): Promise<{ hash: Hash; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
+/** Reads the source once and hashes it, reporting progress; keeps no bytes. */
+async function hashWhole(stream: Readable, reporter: CopyReporter): Promise<{ hash: Hash; bytes: number }> {
   let reported = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    bytes += chunk.length;
-    if (bytes - reported >= 8 * 1024 * 1024) {
-      reported = bytes;
-      heartbeat({ uploadId: null, bytesDone: bytes, bytesTotal: input.size });
-    }
-  }
-  return { hash, bytes };
+  return hashStream(stream, (_chunk, bytes) => {
+    if (bytes - reported < 8 * 1024 * 1024) return;
+    reported = bytes;
+    reporter.progress({ uploadId: null, bytesDone: bytes });
+  });
 }
 
 async function openSource(source: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<{ stream: Readable; etag: string }> {
@@ -163,12 +131,33 @@ async function openSource(source: RegionStorage, input: CopyBlobInput, signal: A
   return { stream: object.stream, etag: object.etag };
 }
 
-async function serverSideCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<void> {
-  const { stream, etag } = await openSource(source, input, signal);
-  const { hash, bytes } = await hashWhole(stream, input);
-  const actual = `sha256:${hash.digest('hex')}`;
-  if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
-  // The ETag condition makes the copied bytes exactly the bytes just verified.
+/** The source read and hashed whole (nothing kept), shared as a verification for other regions' copies. */
+async function verifySource(source: RegionStorage, input: CopyBlobInput, verifications: SourceVerifications, reporter: CopyReporter): Promise<string> {
+  const verification = verifications.begin(source.region.name, input.digest);
+  try {
+    const { stream, etag } = await openSource(source, input, reporter.signal);
+    const { hash, bytes } = await hashWhole(stream, reporter);
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
+    verification.verified(etag);
+    return etag;
+  } finally {
+    verification.abandoned();
+  }
+}
+
+async function serverSideCopy(
+  source: RegionStorage,
+  target: RegionStorage,
+  input: CopyBlobInput,
+  verifications: SourceVerifications,
+  reporter: CopyReporter,
+): Promise<void> {
+  const signal = reporter.signal;
+  // Another region's copy in this worker may have read (or be reading) this blob already.
+  const shared = await reportDuring(verifications.lookup(source.region.name, input.digest), reporter, { uploadId: null, bytesDone: 0 });
+  const etag = shared ?? (await verifySource(source, input, verifications, reporter));
+  // The ETag condition makes the copied bytes exactly the bytes verified.
   const copy = target.s3.send(
     new CopyObjectCommand({
       Bucket: target.bucket,
@@ -180,7 +169,14 @@ async function serverSideCopy(source: RegionStorage, target: RegionStorage, inpu
     }),
     { abortSignal: signal },
   );
-  await heartbeatDuring(copy, { uploadId: null, bytesDone: bytes, bytesTotal: input.size });
+  try {
+    await reportDuring(copy, reporter, { uploadId: null, bytesDone: input.size });
+  } catch (error) {
+    // The source object is no longer the one verified: the next attempt reads it again.
+    if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 412) verifications.forget(source.region.name, input.digest);
+    throw error;
+  }
+  reporter.progress({ uploadId: null, bytesDone: input.size });
 }
 
 async function uploadedParts(target: RegionStorage, key: string, uploadId: string): Promise<Map<number, CompletedPart & { size: number }> | null> {
@@ -204,71 +200,83 @@ async function uploadedParts(target: RegionStorage, key: string, uploadId: strin
 }
 
 /** A blob that fits in one part: read it whole, verify, one PutObject. */
-async function smallStreamedCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<number> {
-  const { stream } = await openSource(source, input, signal);
-  const chunks: Buffer[] = [];
-  const { hash, bytes } = await hashInParts(stream, input.size + 1, async (part) => {
-    chunks.push(part);
-  });
-  const actual = `sha256:${hash.digest('hex')}`;
-  if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
-  await target.put(target.layout.blobData(input.digest), Buffer.concat(chunks), signal);
-  return bytes;
+async function smallStreamedCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, deps: StreamDeps, reporter: CopyReporter): Promise<number> {
+  const signal = reporter.signal;
+  // Read whole, verified, one PutObject; its bytes count against the budget until uploaded.
+  const giveBack = await deps.budget.take(input.size, signal);
+  const verification = deps.verifications.begin(source.region.name, input.digest);
+  try {
+    const { stream, etag } = await openSource(source, input, signal);
+    const { hash, bytes, data } = await readHashed(stream);
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
+    verification.verified(etag);
+    await target.put(target.layout.blobData(input.digest), data, signal);
+    reporter.progress({ uploadId: null, bytesDone: bytes });
+    return bytes;
+  } finally {
+    verification.abandoned();
+    giveBack();
+  }
 }
 
-async function streamedCopy(
-  source: RegionStorage,
-  target: RegionStorage,
-  input: CopyBlobInput,
-  partSize: number,
-  signal: AbortSignal,
-): Promise<number> {
-  if (input.size <= partSize) return smallStreamedCopy(source, target, input, signal);
-  const key = target.layout.blobData(input.digest);
-  const resumed = Context.current().info.heartbeatDetails as CopyProgress | undefined;
-  let uploadId = resumed?.uploadId ?? null;
-  let already = uploadId ? await uploadedParts(target, key, uploadId) : null;
-  if (!uploadId || !already) {
-    const created = await target.s3.send(
-      new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: key, ContentType: 'application/octet-stream' }),
-      { abortSignal: signal },
-    );
-    uploadId = created.UploadId!;
-    already = new Map();
-  }
-  const activeUpload = uploadId;
-  heartbeat({ uploadId: activeUpload, bytesDone: 0, bytesTotal: input.size });
+/** What a streamed copy shares with every other copy in the worker. */
+interface StreamDeps {
+  partSize: number;
+  budget: ByteBudget;
+  verifications: SourceVerifications;
+}
 
-  const { stream } = await openSource(source, input, signal);
-  const completed: CompletedPart[] = [];
-  let bytesSent = 0;
-  let bytesDone = 0;
-  const { hash, bytes } = await hashInParts(stream, partSize, async (part, partNumber) => {
-    const previous = already.get(partNumber);
-    if (previous && previous.size === part.length) {
-      completed.push({ PartNumber: partNumber, ETag: previous.ETag });
-    } else {
-      const uploaded = await target.s3.send(
-        new UploadPartCommand({ Bucket: target.bucket, Key: key, UploadId: activeUpload, PartNumber: partNumber, Body: part }),
-        { abortSignal: signal },
-      );
-      completed.push({ PartNumber: partNumber, ETag: uploaded.ETag! });
-      bytesSent += part.length;
+async function streamedCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, deps: StreamDeps, reporter: CopyReporter): Promise<number> {
+  if (input.size <= deps.partSize) return smallStreamedCopy(source, target, input, deps, reporter);
+  const signal = reporter.signal;
+  const key = target.layout.blobData(input.digest);
+  // The upload the last heartbeat named; else the newest one S3 holds open for the key (a worker
+  // killed before its heartbeat reached the server left it). Parts are content-addressed by
+  // (digest, part number), so any open upload of this key holds right bytes or none.
+  const resumable = reporter.resumableUpload ?? (await target.newestOpenUpload(key, signal));
+  const resumed = resumable === null ? null : await uploadedParts(target, key, resumable);
+  const uploadId =
+    resumed !== null && resumable !== null
+      ? resumable
+      : (await target.s3.send(new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: key, ContentType: 'application/octet-stream' }), { abortSignal: signal })).UploadId!;
+  const already = resumed ?? new Map<number, CompletedPart & { size: number }>();
+  reporter.progress({ uploadId, bytesDone: 0 });
+
+  const verification = deps.verifications.begin(source.region.name, input.digest);
+  try {
+    const { stream, etag } = await openSource(source, input, signal);
+    const completed: CompletedPart[] = [];
+    let bytesSent = 0;
+    let bytesDone = 0;
+    const { hash, bytes } = await hashInParts(stream, deps.partSize, deps.budget, async (part, partNumber) => {
+      const previous = already.get(partNumber);
+      if (previous && previous.size === part.length) {
+        completed.push({ PartNumber: partNumber, ETag: previous.ETag });
+      } else {
+        const uploaded = await target.s3.send(new UploadPartCommand({ Bucket: target.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: part }), {
+          abortSignal: signal,
+        });
+        completed.push({ PartNumber: partNumber, ETag: uploaded.ETag! });
+        bytesSent += part.length;
+      }
+      bytesDone += part.length;
+      reporter.progress({ uploadId, bytesDone });
+    });
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== input.digest || bytes !== input.size) {
+      await target.s3.send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: uploadId }));
+      throw corrupt(input, actual, bytes);
     }
-    bytesDone += part.length;
-    heartbeat({ uploadId: activeUpload, bytesDone, bytesTotal: input.size });
-  });
-  const actual = `sha256:${hash.digest('hex')}`;
-  if (actual !== input.digest || bytes !== input.size) {
-    await target.s3.send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: activeUpload }));
-    throw corrupt(input, actual, bytes);
+    verification.verified(etag);
+    completed.sort((a, b) => a.PartNumber! - b.PartNumber!);
+    await target.s3.send(new CompleteMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }), {
+      abortSignal: signal,
+    });
+    return bytesSent;
+  } finally {
+    verification.abandoned();
   }
-  completed.sort((a, b) => a.PartNumber! - b.PartNumber!);
-  await target.s3.send(
-    new CompleteMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: activeUpload, MultipartUpload: { Parts: completed } }),
-    { abortSignal: signal },
-  );
-  return bytesSent;
 }
 
 /** Resolves when `work` settles, whether it succeeded or not, or when `signal` aborts. */
@@ -282,7 +290,10 @@ function settledOrAborted(work: Promise<unknown>, signal: AbortSignal): Promise<
   });
 }
 
-export function createBlobActivities({ storages, store, partSizeBytes, metrics }: CopyDeps) {
+export type BlobCopier = (input: CopyBlobInput, reporter: CopyReporter) => Promise<CopyBlobResult>;
+
+export function createBlobCopier({ storages, store, partSizeBytes, partBudget, verifications, metrics }: CopyDeps): BlobCopier {
+  const streamDeps: StreamDeps = { partSize: partSizeBytes, budget: partBudget, verifications };
   /**
    * Copies running in this worker, by target region and digest. Pushes sharing
    * a base layer arrive together; the first copies it, the others wait for that
@@ -292,10 +303,10 @@ export function createBlobActivities({ storages, store, partSizeBytes, metrics }
   const inFlight = new Map<string, Promise<CopyBlobResult>>();
 
   /** One copy attempt: skip what is present, else copy and verify. */
-  async function copyOnce(input: CopyBlobInput, signal: AbortSignal): Promise<CopyBlobResult> {
+  async function copyOnce(input: CopyBlobInput, reporter: CopyReporter): Promise<CopyBlobResult> {
     const source = storageOf(storages, input.sourceRegion);
     const target = storageOf(storages, input.targetRegion);
-    const present = await target.head(target.layout.blobData(input.digest), signal);
+    const present = await target.head(target.layout.blobData(input.digest), reporter.signal);
     if (present !== null && present.size === input.size) {
       const skipped = await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
       if (skipped.recorded) {
@@ -307,8 +318,8 @@ export function createBlobActivities({ storages, store, partSizeBytes, metrics }
     const started = performance.now();
     const serverSide = sharesStorageEndpoint(source.region, target.region) && input.size <= MAX_COPY_OBJECT_BYTES;
     const bytesSent = serverSide
-      ? await serverSideCopy(source, target, input, signal).then(() => 0)
-      : await streamedCopy(source, target, input, partSizeBytes, signal);
+      ? await serverSideCopy(source, target, input, verifications, reporter).then(() => 0)
+      : await streamedCopy(source, target, input, streamDeps, reporter);
     const method: CopyMethod = serverSide ? 'server-side' : 'streamed';
     const seconds = (performance.now() - started) / 1000;
     const copied = await store.append({
@@ -321,26 +332,39 @@ export function createBlobActivities({ storages, store, partSizeBytes, metrics }
       metrics.blobsCopied.inc({ region: input.targetRegion, method });
       metrics.blobBytesCopied.inc({ region: input.targetRegion, method }, input.size);
     }
-    Context.current().log.info('blob copied', { method, bytes: input.size, seconds });
+    Context.current().log.info('blob copied', { method, bytes: input.size, seconds, digest: input.digest, region: input.targetRegion });
     return { outcome: 'copied', method, bytesSent };
   }
 
+  /** Makes one blob present and verified in one target region. Idempotent. */
+  return async (input, reporter) => {
+    const { signal } = reporter;
+    const key = `${input.targetRegion}\u0000${input.digest}`;
+    for (let running = inFlight.get(key); running && !signal.aborted; running = inFlight.get(key)) {
+      await reportDuring(settledOrAborted(running, signal), reporter, { uploadId: null, bytesDone: 0 });
+    }
+    if (signal.aborted) throw signal.reason;
+    const copy = copyOnce(input, reporter);
+    inFlight.set(key, copy);
+    try {
+      return await copy;
+    } finally {
+      if (inFlight.get(key) === copy) inFlight.delete(key);
+    }
+  };
+}
+
+/** The copyBlob activity of workflows started before one activity per region: one blob, its own heartbeats. */
+export function createBlobActivities(copy: BlobCopier) {
   return {
-    /** Makes one blob present and verified in one target region. Idempotent. */
     async copyBlob(input: CopyBlobInput): Promise<CopyBlobResult> {
-      const signal = Context.current().cancellationSignal;
-      const key = `${input.targetRegion}\u0000${input.digest}`;
-      for (let running = inFlight.get(key); running && !signal.aborted; running = inFlight.get(key)) {
-        await heartbeatDuring(settledOrAborted(running, signal), { uploadId: null, bytesDone: 0, bytesTotal: input.size });
-      }
-      if (signal.aborted) throw signal.reason;
-      const copy = copyOnce(input, signal);
-      inFlight.set(key, copy);
-      try {
-        return await copy;
-      } finally {
-        if (inFlight.get(key) === copy) inFlight.delete(key);
-      }
+      const context = Context.current();
+      const resumed = context.info.heartbeatDetails as CopyProgress | undefined;
+      return copy(input, {
+        signal: context.cancellationSignal,
+        resumableUpload: resumed?.uploadId ?? null,
+        progress: ({ uploadId, bytesDone }) => context.heartbeat({ uploadId, bytesDone, bytesTotal: input.size }),
+      });
     },
   };
 }

@@ -4,6 +4,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   NoSuchKey,
   NotFound,
@@ -146,6 +147,25 @@ export class RegionStorage {
       token = page.NextContinuationToken;
     } while (token);
     return deleted;
+  }
+
+  /** The newest multipart upload still open for exactly this key, if any. */
+  async newestOpenUpload(key: string, abortSignal?: AbortSignal): Promise<string | null> {
+    let newest: { id: string; at: number } | null = null;
+    let keyMarker: string | undefined;
+    let uploadMarker: string | undefined;
+    do {
+      const page = await this.s3.send(
+        new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key, KeyMarker: keyMarker, UploadIdMarker: uploadMarker }),
+        { abortSignal },
+      );
+      for (const upload of page.Uploads ?? []) {
+        const at = upload.Initiated?.getTime() ?? 0;
+        if (upload.Key === key && upload.UploadId && (newest === null || at >= newest.at)) newest = { id: upload.UploadId, at };
+      }
+      [keyMarker, uploadMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+    } while (keyMarker);
+    return newest?.id ?? null;
   }
 
   async deleteKey(key: string): Promise<void> {

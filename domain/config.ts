@@ -82,6 +82,8 @@ export const configSchema = z
       .object({
         blobConcurrency: z.number().int().min(1).max(64).default(8),
         partSizeBytes: z.number().int().min(5 * 1024 * 1024).default(16 * 1024 * 1024),
+        /** Blob bytes a worker holds in memory at once over all its copies (activities/byte-budget.ts). */
+        partBudgetBytes: z.number().int().min(5 * 1024 * 1024).default(96 * 1024 * 1024),
       })
       .prefault({}),
     reconcile: z
