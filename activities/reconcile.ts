@@ -6,6 +6,7 @@ import type { ResolvedConfig } from '../domain/config';
 import { findDrift, type Drift, type RecordedTag, type StoredTag } from '../domain/drift';
 import { parseRepositoryName, type Digest, type RepositoryName, type Tag } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
+import { recordedTags } from '../store/projection-reads';
 import { recordObservation, type Recorded } from '../store/replications';
 import type { RegionStorage, Storages } from './storage';
 
@@ -42,12 +43,7 @@ export function createReconcileActivities({ config, storages, store }: { config:
     async scanForDrift(scope: { repositories?: string[] }): Promise<Drift[]> {
       const inScope = (repository: string) => !scope.repositories || scope.repositories.includes(repository);
       const stored = await storedTags(storages, scope.repositories);
-      const recorded = await store.pool.query<{ region: string; repository: RepositoryName; tag: Tag; digest: Digest | null; updated_at: Date }>(
-        `SELECT region, repository, tag, digest, updated_at FROM region_tags`,
-      );
-      const records: RecordedTag[] = recorded.rows
-        .filter((row) => inScope(row.repository))
-        .map((row) => ({ ...row, updatedAt: row.updated_at.toISOString() }));
+      const records: RecordedTag[] = (await recordedTags(store)).filter((row) => inScope(row.repository));
       return findDrift(stored, records, new Date(Date.now() - config.reconcile.settleSeconds * 1000).toISOString());
     },
 

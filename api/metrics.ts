@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ResolvedConfig } from '../domain/config';
 import type { EventStore } from '../store/event-store';
+import { inFlightByRegion } from '../store/projection-reads';
 
 export function createApiMetrics({ config, store }: { config: ResolvedConfig; store: EventStore }) {
   const registry = new Registry();
@@ -17,10 +18,7 @@ export function createApiMetrics({ config, store }: { config: ResolvedConfig; st
     labelNames: ['region'],
     registers,
     async collect() {
-      const rows = await store.pool.query<{ region: string; count: string }>(
-        `SELECT region, count(*) AS count FROM replication_regions WHERE state IN ('pending', 'copying') GROUP BY region`,
-      );
-      const counts = new Map(rows.rows.map((row) => [row.region, Number(row.count)]));
+      const counts = await inFlightByRegion(store);
       for (const region of config.regions) this.set({ region: region.name }, counts.get(region.name) ?? 0);
     },
   });

@@ -7,35 +7,17 @@
 import type { FastifyInstance } from 'fastify';
 import { formatImageReference, InvalidReferenceError, parseDigest, parseRepositoryName, parseTag, type ImageReference } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
+import { newestPushOf, regionsOf, replicationsPage, type RegionRow, type ReplicationRow } from '../store/projection-reads';
 import { ApiError } from './ingest';
 
 const REGION_STATES = ['pending', 'copying', 'replicated', 'failed'] as const;
 
-export interface ReplicationRow {
-  id: string;
-  kind: string;
-  source_region: string;
-  repository: string;
-  tag: string | null;
-  digest: string | null;
-  workflow_id: string;
-  observed_at: Date;
-  outcome: string;
-  finished_at: Date | null;
-  total_blob_bytes: string | null;
-}
-
-export interface RegionRow {
-  replication_id: string;
-  region: string;
-  state: string;
-  blobs_copied: number;
-  blobs_skipped: number;
-  bytes_copied: string;
-  bytes_skipped: string;
-  tag_moved: boolean;
-  failure: string | null;
-  replicated_at: Date | null;
+/** A region's state and bytes done: what landed, or more while a large blob is moving (then it is copying). */
+export function liveRegionState(row: RegionRow): { state: string; bytesDone: number } {
+  const landed = Number(row.bytes_copied) + Number(row.bytes_skipped);
+  const running = row.state === 'pending' || row.state === 'copying';
+  const moving = running ? Number(row.bytes_in_flight ?? 0) : 0;
+  return { state: running && moving > 0 ? 'copying' : row.state, bytesDone: Math.max(landed, moving) };
 }
 
 export function validated<T>(parse: () => T): T {
@@ -48,9 +30,9 @@ export function validated<T>(parse: () => T): T {
 }
 
 function regionStatus(replication: ReplicationRow, row: RegionRow) {
-  const bytesDone = Number(row.bytes_copied) + Number(row.bytes_skipped);
+  const { state, bytesDone } = liveRegionState(row);
   return {
-    state: row.state,
+    state,
     blobsCopied: row.blobs_copied,
     blobsSkipped: row.blobs_skipped,
     bytesDone,
@@ -78,23 +60,6 @@ function replicationView(replication: ReplicationRow, regions: RegionRow[]) {
   };
 }
 
-export async function regionsOf(store: EventStore, ids: string[]): Promise<Map<string, RegionRow[]>> {
-  const rows = await store.pool.query<RegionRow>(`SELECT * FROM replication_regions WHERE replication_id = ANY($1::bigint[]) ORDER BY region`, [ids]);
-  const byReplication = new Map<string, RegionRow[]>();
-  for (const row of rows.rows) byReplication.set(row.replication_id, [...(byReplication.get(row.replication_id) ?? []), row]);
-  return byReplication;
-}
-
-/** The newest push Ferry observed of repository:tag or repository@digest. */
-export async function newestPushOf(store: EventStore, reference: ImageReference): Promise<ReplicationRow | undefined> {
-  const [column, value] = reference.tag !== undefined ? ['tag', reference.tag] : ['digest', reference.digest];
-  const found = await store.pool.query<ReplicationRow>(
-    `SELECT * FROM replications WHERE kind = 'push' AND repository = $1 AND ${column} = $2 ORDER BY id DESC LIMIT 1`,
-    [reference.repository, value],
-  );
-  return found.rows[0];
-}
-
 export async function statusRoutes(app: FastifyInstance, { store }: { store: EventStore }): Promise<void> {
   app.get<{ Querystring: { repository?: string; tag?: string; digest?: string } }>('/v1/status', async (request) => {
     const { tag, digest } = request.query;
@@ -118,17 +83,9 @@ export async function statusRoutes(app: FastifyInstance, { store }: { store: Eve
     const before = Number(request.query.before ?? Number.MAX_SAFE_INTEGER);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ApiError(400, 'INVALID_QUERY', 'limit must be an integer from 1 to 500');
     if (!Number.isSafeInteger(before)) throw new ApiError(400, 'INVALID_QUERY', 'before must be a replication id');
-    const found = await store.pool.query<ReplicationRow>(
-      `SELECT r.* FROM replications r
-       WHERE r.id < $1 AND ($2::text IS NULL OR r.repository = $2)
-         AND ($3::text IS NULL AND $4::text IS NULL OR EXISTS (
-           SELECT 1 FROM replication_regions rr WHERE rr.replication_id = r.id
-             AND ($3::text IS NULL OR rr.state = $3) AND ($4::text IS NULL OR rr.region = $4)))
-       ORDER BY r.id DESC LIMIT $5`,
-      [before, repository, state ?? null, region ?? null, limit],
-    );
-    const regions = await regionsOf(store, found.rows.map((row) => row.id));
-    const items = found.rows.map((row) => replicationView(row, regions.get(row.id) ?? []));
+    const found = await replicationsPage(store, { repository, state: state ?? null, region: region ?? null, before, limit });
+    const regions = await regionsOf(store, found.map((row) => row.id));
+    const items = found.map((row) => replicationView(row, regions.get(row.id) ?? []));
     const last = items.at(-1);
     const query = Object.entries({ ...request.query, before: String(last?.replicationId) }).filter((entry): entry is [string, string] => entry[1] !== undefined);
     return { items, next: items.length === limit ? `/v1/replications?${new URLSearchParams(query)}` : null };

@@ -15,7 +15,8 @@ import { waitStatus, type PushRecord, type RegionState, type WaitStatus } from '
 import type { EventFeed } from '../store/event-feed';
 import type { EventStore } from '../store/event-store';
 import { ApiError } from './ingest';
-import { newestPushOf, regionsOf, validated, type ReplicationRow } from './status';
+import { newestPushOf, pushesOfDigest, regionsOf, type ReplicationRow } from '../store/projection-reads';
+import { liveRegionState, validated } from './status';
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 const MAX_TIMEOUT_SECONDS = 60;
@@ -56,11 +57,7 @@ async function candidatePushes(store: EventStore, reference: ImageReference): Pr
     const newest = await newestPushOf(store, reference);
     return newest ? [newest] : [];
   }
-  const found = await store.pool.query<ReplicationRow>(`SELECT * FROM replications WHERE kind = 'push' AND repository = $1 AND digest = $2 ORDER BY id`, [
-    reference.repository,
-    reference.digest,
-  ]);
-  return found.rows;
+  return pushesOfDigest(store, reference.repository, reference.digest);
 }
 
 async function pushesOf(store: EventStore, reference: ImageReference): Promise<PushRecord[]> {
@@ -72,15 +69,10 @@ async function pushesOf(store: EventStore, reference: ImageReference): Promise<P
     observedAt: row.observed_at.toISOString(),
     bytesTotal: row.total_blob_bytes === null ? null : Number(row.total_blob_bytes),
     regions: Object.fromEntries(
-      (regions.get(row.id) ?? []).map((region) => [
-        region.region,
-        {
-          state: region.state as RegionState,
-          bytesDone: Number(region.bytes_copied) + Number(region.bytes_skipped),
-          replicatedAt: region.replicated_at?.toISOString() ?? null,
-          failure: region.failure,
-        },
-      ]),
+      (regions.get(row.id) ?? []).map((region) => {
+        const { state, bytesDone } = liveRegionState(region);
+        return [region.region, { state: state as RegionState, bytesDone, replicatedAt: region.replicated_at?.toISOString() ?? null, failure: region.failure }];
+      }),
     ),
   }));
 }

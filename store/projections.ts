@@ -66,6 +66,9 @@ async function touchRegion(sql: Sql, event: RecordedEvent, assignments: string, 
   );
 }
 
+/** Work recorded in a region moves it to copying, never back from an outcome (a copy finishing after a sibling blob failed). */
+const COPYING = `state = CASE WHEN state IN ('pending', 'copying') THEN 'copying' ELSE state END`;
+
 /** The union of fields the fold reads from region-level events' data. */
 interface FoldedFields {
   size: number;
@@ -92,13 +95,13 @@ export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
       await sql.query(`UPDATE replications SET blob_count = $2, total_blob_bytes = $3 WHERE id = $1`, [event.replicationId, data.blobs, data.totalBlobBytes]);
       return;
     case 'BlobCopied':
-      return touchRegion(sql, event, `state = 'copying', blobs_copied = blobs_copied + 1, bytes_copied = bytes_copied + $4`, [data.size]);
+      return touchRegion(sql, event, `${COPYING}, blobs_copied = blobs_copied + 1, bytes_copied = bytes_copied + $4`, [data.size]);
     case 'BlobSkipped':
-      return touchRegion(sql, event, `state = 'copying', blobs_skipped = blobs_skipped + 1, bytes_skipped = bytes_skipped + $4`, [data.size]);
+      return touchRegion(sql, event, `${COPYING}, blobs_skipped = blobs_skipped + 1, bytes_skipped = bytes_skipped + $4`, [data.size]);
     case 'ManifestsWritten':
     case 'CachePurged':
     case 'TagSuperseded':
-      return touchRegion(sql, event, `state = 'copying'`);
+      return touchRegion(sql, event, COPYING);
     case 'TagReplicated':
       await advanceTag(sql, event.recordedAt, event.region!, data.repository, data.tag, data.digest, order);
       return touchRegion(sql, event, `tag_moved = true`);

@@ -67,3 +67,13 @@ CREATE TABLE IF NOT EXISTS region_tags (
 -- Size of the image being replicated, once its manifest graph was read.
 ALTER TABLE replications ADD COLUMN IF NOT EXISTS blob_count integer;
 ALTER TABLE replications ADD COLUMN IF NOT EXISTS total_blob_bytes bigint;
+
+-- Not a projection: bytes moving inside a running region replication
+-- (store/progress.ts). UNLOGGED, overwritten in place, never rebuilt.
+CREATE UNLOGGED TABLE IF NOT EXISTS region_progress (
+  replication_id bigint      NOT NULL,
+  region         text        NOT NULL,
+  bytes_done     bigint      NOT NULL,
+  updated_at     timestamptz NOT NULL,
+  PRIMARY KEY (replication_id, region)
+);
