@@ -4,10 +4,13 @@ import type { ResolvedConfig } from '../domain/config';
 import type { EventStore } from '../store/event-store';
 import { createAnnounceActivities, type Announcer } from './announce';
 import { createBackfillActivities } from './backfill';
-import { createBlobActivities } from './blobs';
+import { createBlobActivities, createBlobCopier } from './blobs';
+import { ByteBudget } from './byte-budget';
+import { SourceVerifications } from './source-verifications';
 import { createManifestActivities } from './manifests';
 import type { WorkerMetrics } from './metrics';
 import { createReconcileActivities } from './reconcile';
+import { createRegionReplicationActivities } from './region-replication';
 import { createRegistryCheckActivities } from './registry-checks';
 import type { Storages } from './storage';
 import { createTagActivities } from './tags';
@@ -21,19 +24,29 @@ export interface ActivityDeps {
 }
 
 export function createActivities({ config, storages, store, announcer, metrics }: ActivityDeps) {
+  const partBudget = new ByteBudget(config.replication.partBudgetBytes);
+  const verifications = new SourceVerifications();
+  const copyBlob = createBlobCopier({ storages, store, partSizeBytes: config.replication.partSizeBytes, partBudget, verifications, metrics });
+  const manifests = createManifestActivities({ storages, store });
+  const tags = createTagActivities({ storages, store });
+  const checks = createRegistryCheckActivities({ regions: new Map(config.regions.map((region) => [region.name, region])), store });
+  const announce = createAnnounceActivities({ announcer, store, metrics });
   return {
-    ...createManifestActivities({ storages, store }),
-    ...createBlobActivities({ storages, store, partSizeBytes: config.replication.partSizeBytes, metrics }),
-    ...createTagActivities({ storages, store }),
-    ...createRegistryCheckActivities({ regions: new Map(config.regions.map((region) => [region.name, region])), store }),
-    ...createAnnounceActivities({ announcer, store, metrics }),
+    ...createRegionReplicationActivities({ store, copyBlob, manifests, tags, checks, announce }),
     ...createReconcileActivities({ config, storages, store }),
     ...createBackfillActivities({ config, storages, store }),
+    // announceOutcome, a local activity of replicateChange; announceRegion and the rest are the
+    // per-step activities of replicatePush / replicateToRegion, registered until their executions drain.
+    ...announce,
+    ...manifests,
+    ...createBlobActivities(copyBlob),
+    ...tags,
+    ...checks,
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
-export type { CopyBlobInput, CopyBlobResult, CopyProgress } from './blobs';
+export type { CopyBlobInput, CopyBlobResult, CopyProgress, CopyReporter } from './blobs';
 export type { ResolveSourceInput, ResolvedSource, SourceTagState, WriteManifestsInput } from './manifests';
 export type { ApplyDeleteInput, ApplyDeleteResult, MoveTagInput, MoveTagResult } from './tags';
 export type { PurgeCachesInput, VerifyPullInput, VerifyPullResult } from './registry-checks';

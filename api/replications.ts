@@ -5,10 +5,10 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { ResolvedConfig } from '../domain/config';
 import type { DeleteDigestEvent, DeleteTagEvent, PushEvent } from '../domain/notifications/event';
-import { CONTROL_TASK_QUEUE, replicationStartOptions, type ReplicationRequest } from '../domain/workflow-contract';
+import { CONTROL_TASK_QUEUE, REPLICATION_WORKFLOW, replicationStartOptions, type ReplicationRequest } from '../domain/workflow-contract';
 import type { EventStore } from '../store/event-store';
 import { recordObservation } from '../store/replications';
-import type { replicatePush } from '../workflows/index';
+import type { replicateChange } from '../workflows/index';
 
 export type ActionableEvent = PushEvent | DeleteDigestEvent | DeleteTagEvent;
 
@@ -28,7 +28,7 @@ export interface ReplicationStarter {
 export async function startReplication(temporal: Client, request: ReplicationRequest): Promise<string> {
   const options = replicationStartOptions(request);
   try {
-    await temporal.workflow.start<typeof replicatePush>('replicatePush', {
+    await temporal.workflow.start<typeof replicateChange>(REPLICATION_WORKFLOW, {
       ...options,
       taskQueue: CONTROL_TASK_QUEUE,
       args: [request],

@@ -2,21 +2,34 @@
 // that long, the region(s) each one waits on, and why.
 //
 // Found through Temporal visibility (ExecutionStatus = 'Running' AND
-// FerryLastProgressAt < now - older-than): the query matches replicatePush
-// workflows and their per-region replicateToRegion children, which upsert
-// FerryLastProgressAt at each phase change. Each match is grouped under its
-// replication; describing the replication and its running region children
-// gives, per region, what the Temporal UI's Pending Activities tab shows:
-// activity, attempt, last failure and next retry. Those come from the server,
-// so they are readable while the region's workers are down.
+// FerryLastProgressAt < now - older-than). A replicateChange workflow sets
+// FerryLastProgressAt at start and at its end, so every one running longer
+// than the window matches; describing it gives its pending region activities
+// (activity id = region) with what the Temporal UI's Pending Activities tab
+// shows: attempt, last failure, next retry, and the heartbeat details
+// (RegionProgress: phase, blobs and bytes, when it last moved). A region
+// whose last move is older than the window is stuck. Those come from the
+// server, so they are readable while the region's workers are down.
+//
+// Workflows started by earlier code (a replicatePush parent with one
+// replicateToRegion child per region, which upsert FerryLastProgressAt at each
+// phase) are described the way they were, until they drain.
 import { parseArgs } from 'node:util';
 import { Client, Connection, type WorkflowExecutionDescription } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { ResolvedConfig } from '../domain/config';
-import { CONTROL_TASK_QUEUE, searchAttributes } from '../domain/workflow-contract';
+import { shortDigest, type Digest } from '../domain/reference';
+import {
+  CONTROL_TASK_QUEUE,
+  LEGACY_REGION_WORKFLOW as REGION_WORKFLOW,
+  LEGACY_REPLICATION_WORKFLOW,
+  REGION_ACTIVITY,
+  REPLICATION_WORKFLOW,
+  searchAttributes,
+  type RegionProgress,
+} from '../domain/workflow-contract';
 import { formatDuration, parseDuration } from './duration';
 
-const REPLICATION_WORKFLOW = 'replicatePush';
-const REGION_WORKFLOW = 'replicateToRegion';
 /** Phases in which a replication's own activities run in its source region (resolve, source tag checks). */
 const SOURCE_PHASES = new Set(['accepted', 'resolve']);
 
@@ -32,6 +45,8 @@ export interface StuckActivity {
   nextRetryAt: Date | null;
   /** A blob copy heartbeats after every part it uploads. */
   lastHeartbeatAt: Date | null;
+  /** The region activity's last heartbeat details. */
+  progress: RegionProgress | null;
 }
 
 /** One part of a replication that is not moving: a region's child workflow, or the replication's own step. */
@@ -77,10 +92,21 @@ function failureText(failure: PendingActivity['lastFailure']): string | null {
   return messages.length === 0 ? null : messages.join(': ');
 }
 
+function heartbeatProgress(activity: PendingActivity): RegionProgress | null {
+  const payload = activity.heartbeatDetails?.payloads?.[0];
+  if (!payload) return null;
+  try {
+    return defaultPayloadConverter.fromPayload<RegionProgress>(payload as Payload);
+  } catch {
+    return null;
+  }
+}
+
 function pendingActivity(activity: PendingActivity): StuckActivity {
   const state = activityStates[activity.state ?? 0] ?? 'unknown';
   const attempt = activity.attempt ?? 1;
   return {
+    progress: activity.activityType?.name === REGION_ACTIVITY ? heartbeatProgress(activity) : null,
     activityType: activity.activityType?.name ?? '(unknown)',
     attempt,
     maximumAttempts: activity.maximumAttempts ?? 0,
@@ -126,9 +152,41 @@ function regionOf(child: Description): string {
   return child.typedSearchAttributes.get(searchAttributes.pendingRegions)?.[0] ?? child.workflowId.split(' → ').pop()!;
 }
 
+/** A replicateChange workflow: each pending region activity whose last move is older than the cutoff. */
+function stuckRegionsOfChange(replication: Description, cutoff: Date): { regions: StuckRegion[]; lastProgressAt: Date | null; pendingRegions: string[] } {
+  const pending = replication.raw.pendingActivities ?? [];
+  const started = replication.startTime;
+  const regions: StuckRegion[] = [];
+  const moves: Date[] = [];
+  for (const raw of pending) {
+    const activity = pendingActivity(raw);
+    const movedAt = activity.progress ? new Date(activity.progress.progressAt) : (dateOf(raw.scheduledTime) ?? started);
+    moves.push(movedAt);
+    if (movedAt >= cutoff) continue;
+    regions.push({
+      region: raw.activityId ?? '(unknown region)',
+      workflowId: replication.workflowId,
+      phase: activity.progress?.phase ?? null,
+      lastProgressAt: movedAt,
+      activities: [activity],
+      note: null,
+    });
+  }
+  if (pending.length === 0 && started < cutoff) {
+    regions.push({ region: 'control', workflowId: replication.workflowId, phase: phaseOf(replication), lastProgressAt: started, activities: [], note: workflowTaskNote(replication) });
+  }
+  const lastProgressAt = moves.length === 0 ? started : new Date(Math.max(...moves.map((date) => date.getTime())));
+  return { regions, lastProgressAt, pendingRegions: pending.map((raw) => raw.activityId ?? '') };
+}
+
 async function describeReplication(temporal: Client, workflowId: string, cutoff: Date): Promise<StuckReplication | null> {
   const replication = await temporal.workflow.getHandle(workflowId).describe();
   if (replication.status.name !== 'RUNNING') return null;
+  if (replication.type === REPLICATION_WORKFLOW) {
+    const { regions, lastProgressAt, pendingRegions } = stuckRegionsOfChange(replication, cutoff);
+    if (regions.length === 0) return null;
+    return { workflowId, reference: referenceOf(replication), phase: phaseOf(replication), pendingRegions, lastProgressAt, regions };
+  }
   const children = await Promise.all(
     (replication.raw.pendingChildren ?? [])
       .filter((child) => child.workflowTypeName === REGION_WORKFLOW)
@@ -187,7 +245,7 @@ export async function findStuckReplications(temporal: Client, options: { olderTh
   const cutoff = new Date((options.now ?? new Date()).getTime() - options.olderThanMs);
   const replicationIds = new Set<string>();
   for await (const execution of temporal.workflow.list({ query: stuckQuery(cutoff) })) {
-    if (execution.type === REPLICATION_WORKFLOW) replicationIds.add(execution.workflowId);
+    if (execution.type === REPLICATION_WORKFLOW || execution.type === LEGACY_REPLICATION_WORKFLOW) replicationIds.add(execution.workflowId);
     else if (execution.type === REGION_WORKFLOW && execution.parentExecution?.workflowId) replicationIds.add(execution.parentExecution.workflowId);
   }
   const replications = await Promise.all([...replicationIds].map((workflowId) => describeReplication(temporal, workflowId, cutoff)));
@@ -200,12 +258,22 @@ function ago(date: Date | null, now: Date): string {
   return date === null ? 'never' : `${formatDuration(now.getTime() - date.getTime())} ago (${date.toISOString()})`;
 }
 
+const MB = 1_000_000;
+const megabytes = (bytes: number): string => (bytes / MB).toFixed(1);
+
+/** `1 of 3 blobs, 12.0 of 35.0 MB; moving sha256:3490ab910a42 12.0 of 30.0 MB` */
+export function describeProgress(progress: RegionProgress): string {
+  const moving = progress.copying.map((blob) => `${shortDigest(blob.digest as Digest)} ${megabytes(blob.bytesDone)} of ${megabytes(blob.size)} MB`);
+  return `${progress.blobsDone} of ${progress.blobs} blobs, ${megabytes(progress.bytesDone)} of ${megabytes(progress.bytesTotal)} MB${moving.length > 0 ? `; moving ${moving.join(', ')}` : ''}`;
+}
+
 function activityLines(activity: StuckActivity, now: Date): string[] {
   const limit = activity.maximumAttempts > 0 ? ` of ${activity.maximumAttempts}` : '';
   const retry = activity.nextRetryAt === null ? '' : `, next retry in ${formatDuration(activity.nextRetryAt.getTime() - now.getTime())}`;
   const heartbeat = activity.lastHeartbeatAt === null ? '' : `, last heartbeat ${formatDuration(now.getTime() - activity.lastHeartbeatAt.getTime())} ago`;
   return [
     `    activity ${activity.activityType}: attempt ${activity.attempt}${limit}, ${activity.state}${retry}${heartbeat}`,
+    ...(activity.progress && activity.progress.blobs > 0 ? [`      progress: ${describeProgress(activity.progress)}`] : []),
     `      last failure: ${activity.lastFailure ?? '(none yet)'}`,
   ];
 }

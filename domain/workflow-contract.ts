@@ -6,6 +6,20 @@ import { shortDigest, type Digest, type RepositoryName, type Tag } from './refer
 
 export const CONTROL_TASK_QUEUE = 'ferry-control';
 
+/**
+ * The workflow type of one replication, a push or a delete: one execution per
+ * accepted change, one activity per target region (workflows/replicate-change.ts).
+ */
+export const REPLICATION_WORKFLOW = 'replicateChange';
+/**
+ * Types started by code before one activity per region: a parent per push and
+ * a child per region. Still registered, so executions already running finish.
+ */
+export const LEGACY_REPLICATION_WORKFLOW = 'replicatePush';
+export const LEGACY_REGION_WORKFLOW = 'replicateToRegion';
+/** The activity that carries one replication into one region, every phase in order. */
+export const REGION_ACTIVITY = 'replicateIntoRegion';
+
 /** Activities that touch a region's storage, registry and caches run on that region's queue. */
 export function regionTaskQueue(region: string): string {
   return `ferry-region-${region}`;
@@ -64,6 +78,47 @@ export interface ReplicationRequest extends RegionChange {
   blobConcurrency: number;
 }
 
+/** What the region activity runs with: the change, and the one region it goes into. */
+export interface RegionReplication {
+  request: ReplicationRequest;
+  targetRegion: string;
+}
+
+/** The phases of a region activity, in the order they run (a delete runs tag, purge, announce). */
+export const REGION_PHASES = ['resolve', 'source-tag', 'blobs', 'manifests', 'tag', 'purge', 'verify', 'announce'] as const;
+export type RegionPhase = (typeof REGION_PHASES)[number];
+
+/**
+ * The region activity's heartbeat details: what the Temporal UI shows of a
+ * running or retrying region, and what a retried attempt resumes from.
+ */
+export interface RegionProgress {
+  phase: RegionPhase;
+  /**
+   * When the region last got further than ever before, over all attempts: a
+   * later phase began, or more bytes landed. A retried attempt that only
+   * repeats earlier work does not move it. `ferry stuck` reads it.
+   */
+  progressAt: string;
+  /** The furthest any attempt got: what `progressAt` measures against. */
+  reached: { phase: RegionPhase; bytesDone: number };
+  blobs: number;
+  blobsDone: number;
+  bytesTotal: number;
+  /** Bytes of landed blobs plus bytes of blobs still moving. */
+  bytesDone: number;
+  /** Blobs moving now: digest, bytes so far, size. */
+  copying: Array<{ digest: Digest; bytesDone: number; size: number }>;
+  /** Multipart uploads in progress, by blob digest: a retried attempt continues them. */
+  uploads: Record<string, string>;
+}
+
+export interface RegionOutcome {
+  region: string;
+  outcome: 'replicated' | 'deleted' | 'failed';
+  failure: { code: string; reason: string } | null;
+}
+
 /** Which of two pushes of a tag is newer: registry event time first, then acceptance order. */
 export interface PushOrder {
   replicationId: number;
@@ -109,7 +164,7 @@ export function replicationStartOptions(request: ReplicationRequest) {
       ...(request.tag ? [{ key: searchAttributes.tag, value: request.tag }] : []),
       ...(request.digest ? [{ key: searchAttributes.digest, value: request.digest }] : []),
       { key: searchAttributes.sourceRegion, value: request.sourceRegion },
-      { key: searchAttributes.phase, value: 'accepted' },
+      { key: searchAttributes.phase, value: 'replicate' },
       { key: searchAttributes.pendingRegions, value: request.targetRegions },
       { key: searchAttributes.pushSeq, value: request.replicationId },
       { key: searchAttributes.lastProgressAt, value: new Date(request.observedAt) },

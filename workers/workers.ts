@@ -57,6 +57,10 @@ export async function createWorkers(deps: ActivityDeps, options: WorkerOptions):
         interceptors: { activity: [activityInterceptors(deps.metrics)] },
         shutdownGraceTime: options.shutdownGraceTime ?? '10s',
         maxConcurrentActivityTaskExecutions: 32,
+        // A region activity's heartbeat carries the multipart uploads a retry resumes: it must
+        // reach the server within seconds, not the default 80 % of the 20 s heartbeat timeout.
+        // Heartbeats are RPCs, not history events.
+        maxHeartbeatThrottleInterval: '2s',
       }),
     ),
   );

@@ -8,6 +8,7 @@ import {
   defineQuery,
   executeChild,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -16,7 +17,9 @@ import {
 import type { Activities } from '../activities/index';
 import type { BackfillItem, BackfillScope } from '../domain/backfill';
 import { CONTROL_TASK_QUEUE, replicationStartOptions } from '../domain/workflow-contract';
+import { ONE_ACTIVITY_PER_REGION } from './patches';
 import { replicatePush } from './replicate';
+import { replicateChange } from './replicate-change';
 
 const control = proxyActivities<Activities>({
   taskQueue: CONTROL_TASK_QUEUE,
@@ -76,7 +79,7 @@ export async function backfill(scope: BackfillScope, resume?: BackfillResume): P
     show();
     try {
       const { request } = await control.recordBackfill({ backfillId, item });
-      await executeChild(replicatePush, {
+      await executeChild(patched(ONE_ACTIVITY_PER_REGION) ? replicateChange : replicatePush, {
         ...replicationStartOptions(request),
         taskQueue: CONTROL_TASK_QUEUE,
         args: [request],

@@ -2,11 +2,13 @@
 // notification queue in memory). Run by the `ferry-reconcile` Temporal
 // Schedule, or on demand with `ferry reconcile`. Each repair is an ordinary
 // replication workflow, left running on its own.
-import { ParentClosePolicy, proxyActivities, startChild } from '@temporalio/workflow';
+import { ParentClosePolicy, patched, proxyActivities, startChild } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
 import type { Drift } from '../domain/drift';
 import { CONTROL_TASK_QUEUE, replicationStartOptions } from '../domain/workflow-contract';
+import { ONE_ACTIVITY_PER_REGION } from './patches';
 import { replicatePush } from './replicate';
+import { replicateChange } from './replicate-change';
 
 const control = proxyActivities<Activities>({
   taskQueue: CONTROL_TASK_QUEUE,
@@ -31,7 +33,7 @@ export async function reconcile(scope: ReconcileScope = {}): Promise<ReconcileRe
     const { request, duplicate } = await control.recordDrift(drift);
     const options = replicationStartOptions(request);
     if (!duplicate) {
-      await startChild(replicatePush, {
+      await startChild(patched(ONE_ACTIVITY_PER_REGION) ? replicateChange : replicatePush, {
         ...options,
         taskQueue: CONTROL_TASK_QUEUE,
         args: [request],

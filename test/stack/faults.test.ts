@@ -118,10 +118,13 @@ describe('a region whose storage is down', () => {
       const [westeurope] = await replicated.waitFor(1, 30_000);
       expect(westeurope!.body.region).toBe('westeurope');
 
-      const child = temporal.workflow.getHandle(`${await workflowIdOf(repository, digest)} → southeastasia`);
-      let pending: { attempt: number; lastFailure?: { message?: string | null } | null } | undefined;
+      const replication = temporal.workflow.getHandle(await workflowIdOf(repository, digest));
+      let pending: { activityId: string; attempt: number; lastFailure?: { message?: string | null } | null } | undefined;
       await waitUntil('a retried pending activity in southeastasia', async () => {
-        pending = (await child.describe()).raw.pendingActivities?.[0] as typeof pending;
+        const activities = ((await replication.describe()).raw.pendingActivities ?? []) as Array<NonNullable<typeof pending>>;
+        // westeurope is done: the one activity still pending is southeastasia's.
+        expect(activities.map((activity) => activity.activityId)).toEqual(['southeastasia']);
+        pending = activities[0];
         return (pending?.attempt ?? 0) >= 3;
       }, 60_000);
       expect(pending!.lastFailure?.message).toBeTruthy();

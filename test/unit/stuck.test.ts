@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration } from '../../cli/duration';
+import { parseDigest } from '../../domain/reference';
 import { formatStuckReport, stuckQuery, type StuckReplication } from '../../cli/stuck';
 
 describe('parseDuration (ferry stuck --older-than)', () => {
@@ -63,12 +64,59 @@ describe('formatStuckReport', () => {
             lastFailure: 'connect ECONNREFUSED 127.0.0.1:9002',
             nextRetryAt: new Date('2026-11-22T08:00:21Z'),
             lastHeartbeatAt: null,
+            progress: null,
           },
         ],
         note: null,
       },
     ],
   };
+
+  /** The shape of replicateChange: the region is the activity id, its progress the heartbeat details. */
+  const regionActivity: StuckReplication = {
+    ...replication,
+    regions: [
+      {
+        region: 'southeastasia',
+        workflowId: 'push team/app:v1 sha256:3490ab910a42 #17',
+        phase: 'blobs',
+        lastProgressAt: new Date('2026-11-22T07:47:50Z'),
+        activities: [
+          {
+            activityType: 'replicateIntoRegion',
+            attempt: 4,
+            maximumAttempts: 0,
+            state: 'scheduled',
+            lastFailure: 'connect ECONNREFUSED 127.0.0.1:9002',
+            nextRetryAt: new Date('2026-11-22T08:00:08Z'),
+            lastHeartbeatAt: new Date('2026-11-22T07:47:50Z'),
+            progress: {
+              phase: 'blobs',
+              progressAt: '2026-11-22T07:47:50.000Z',
+              reached: { phase: 'blobs', bytesDone: 17_000_000 },
+              blobs: 3,
+              blobsDone: 1,
+              bytesTotal: 35_000_000,
+              bytesDone: 17_000_000,
+              copying: [{ digest: parseDigest('sha256:3490ab910a421572adaa14d2961176f3eb03fab029f77e41e160a2dd8d74747b'), bytesDone: 12_000_000, size: 30_000_000 }],
+              uploads: {},
+            },
+          },
+        ],
+        note: null,
+      },
+    ],
+  };
+
+  it('shows a region activity with the phase, blobs and bytes of its last heartbeat', () => {
+    const lines = formatStuckReport([regionActivity], 600_000, now).split('\n');
+    expect(lines.slice(6)).toEqual([
+      '  stuck on southeastasia: phase blobs, no progress for 12m 10s (workflow "push team/app:v1 sha256:3490ab910a42 #17")',
+      '    activity replicateIntoRegion: attempt 4, scheduled, next retry in 8s, last heartbeat 12m 10s ago',
+      '      progress: 1 of 3 blobs, 17.0 of 35.0 MB; moving sha256:3490ab910a42 12.0 of 30.0 MB',
+      '      last failure: connect ECONNREFUSED 127.0.0.1:9002',
+    ]);
+  });
 
   it('shows, per stuck region, the activity, its attempt, the next retry and the last failure', () => {
     expect(formatStuckReport([replication], 600_000, now)).toBe(

@@ -13,8 +13,16 @@ const workflowIds: Record<string, string> = JSON.parse(readFileSync(new URL('wor
 const histories = readdirSync(directory).filter((name) => name in workflowIds);
 
 describe('recorded workflow histories', () => {
-  it('are there to replay: a push, a region child, a delete and a reconcile', () => {
-    expect(histories.sort()).toEqual(['reconcile.json', 'replicate-delete.json', 'replicate-push-multi-arch.json', 'replicate-to-region-streamed.json']);
+  it('are there to replay: replicateChange pushes (one failed) and a delete; the earlier push, region child and delete; a reconcile', () => {
+    expect(histories.sort()).toEqual([
+      'reconcile.json',
+      'replicate-change-delete.json',
+      'replicate-change-failed.json',
+      'replicate-change-multi-arch.json',
+      'replicate-delete.json',
+      'replicate-push-multi-arch.json',
+      'replicate-to-region-streamed.json',
+    ]);
   });
 
   it.each(histories)('%s replays against the current workflow code', async (name) => {
