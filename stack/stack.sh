@@ -76,7 +76,7 @@ ensure_go_on_path() {
 
 # Builds module@version into the machine cache once (a lock keeps concurrent checkouts from building twice).
 install_go_tool() {
-  local name=$1 version=$2 module=$3
+  local name=$1 version=$2 module=$3 built=${4:-$1}
   local dir=$CACHE_DIR/bin/$name-$version
   if [ ! -x "$dir/$name" ]; then
     ensure_go_on_path
@@ -92,7 +92,7 @@ install_go_tool() {
         die "building $name $version failed; see $LOG_DIR/build-$name.log"
       fi
       mkdir -p "$dir"
-      mv "$staging/$name" "$dir/$name"
+      mv "$staging/$built" "$dir/$name"
       rm -rf "$staging"
     ) 9>"$CACHE_DIR/bin/.$name-$version.lock"
   fi
@@ -318,13 +318,71 @@ start_temporal() {
   # Search attributes are declared in domain/workflow-contract.ts; start-dev accepts them again on an existing db.
   printed=$(cd "$ROOT" && "$TSX" stack/search-attributes.ts) || die "stack/search-attributes.ts failed"
   mapfile -t flags <<<"$printed"
+  # Settings that make the dev server fair to measure (issue 10): SQLite in WAL
+  # mode (readers stop blocking the writer; state still survives restarts), and
+  # the search-attribute cache no longer re-read from the database on every
+  # visibility write (start-dev forces that so new attributes show at once;
+  # ours are registered before any workflow starts).
   start temporal "$TEMPORAL_ADDRESS" "$BIN_DIR/temporal" server start-dev \
     --ip 127.0.0.1 --port "${TEMPORAL_ADDRESS##*:}" --ui-port "${TEMPORAL_UI_ADDRESS##*:}" \
-    --db-filename "$DATA_DIR/temporal.db" --namespace default --log-level warn "${flags[@]}"
+    --db-filename "$DATA_DIR/temporal.db" --namespace default --log-level warn \
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=NORMAL \
+    --dynamic-config-value system.forceSearchAttributesCacheRefreshOnRead=false \
+    "${flags[@]}"
 }
 
 temporal_healthy() {
-  "$BIN_DIR/temporal" operator cluster health --address "$TEMPORAL_ADDRESS" && answers "$TEMPORAL_UI_ADDRESS"
+  "$BIN_DIR/temporal" operator cluster health --address "$TEMPORAL_ADDRESS" || return 1
+  [ "$TEMPORAL_STORE" = postgres ] || answers "$TEMPORAL_UI_ADDRESS"
+}
+
+# FERRY_TEMPORAL_STORE=postgres: the Temporal server as production runs it, on
+# the machine's Postgres (databases temporal and temporal_visibility), in place
+# of the dev server, for measuring the two side by side (README "Benchmark").
+# The server is the version the pinned CLI embeds; its schema ships in the module.
+TEMPORAL_STORE=${FERRY_TEMPORAL_STORE:-sqlite}
+TEMPORAL_SERVER_VERSION=v1.29.1
+
+sql_tool() {
+  "$BIN_DIR/temporal-sql-tool" --plugin postgres12 --ep "${POSTGRES_ADDRESS%%:*}" -p "${POSTGRES_ADDRESS##*:}" -u postgres "$@"
+}
+
+setup_temporal_schema() {
+  local schema db
+  schema=$(go env GOMODCACHE)/go.temporal.io/server@$TEMPORAL_SERVER_VERSION/schema/postgresql/v12
+  [ -d "$schema" ] || die "the Temporal schema is not in the Go module cache ($schema)"
+  for db in temporal temporal_visibility; do
+    sql_tool --db "$db" create-database >/dev/null 2>&1 || true
+    local dir=$schema/temporal
+    [ "$db" = temporal_visibility ] && dir=$schema/visibility
+    sql_tool --db "$db" setup-schema -v 0.0 >>"$LOG_DIR/temporal.log" 2>&1 || true
+    sql_tool --db "$db" update-schema -d "$dir/versioned" >>"$LOG_DIR/temporal.log" 2>&1 ||
+      die "updating the $db schema failed; see $LOG_DIR/temporal.log"
+  done
+}
+
+start_temporal_postgres() {
+  already_running temporal "$TEMPORAL_ADDRESS" && return 0
+  ensure_go_on_path
+  install_go_tool temporal-server "$TEMPORAL_SERVER_VERSION" go.temporal.io/server/cmd/server server
+  install_go_tool temporal-sql-tool "$TEMPORAL_SERVER_VERSION" go.temporal.io/server/cmd/tools/sql sql
+  setup_temporal_schema
+  mkdir -p "$CONF_DIR/temporal-postgres"
+  sed -e "s|@POSTGRES_HOST@|${POSTGRES_ADDRESS%%:*}|; s|@POSTGRES_PORT@|${POSTGRES_ADDRESS##*:}|" \
+    -e "s|@FRONTEND_PORT@|${TEMPORAL_ADDRESS##*:}|; s|@DYNAMIC_CONFIG@|$ROOT/stack/temporal-dynamic-config.yaml|" \
+    "$ROOT/stack/temporal-postgres.yaml.tmpl" >"$CONF_DIR/temporal-postgres/postgres.yaml"
+  start temporal "$TEMPORAL_ADDRESS" "$BIN_DIR/temporal-server" --root / --config "$CONF_DIR/temporal-postgres" --env postgres --allow-no-auth start
+  wait_ready temporal "$TEMPORAL_ADDRESS" "$BIN_DIR/temporal" operator cluster health --address "$TEMPORAL_ADDRESS"
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until "$BIN_DIR/temporal" operator namespace describe -n default --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; do
+    "$BIN_DIR/temporal" operator namespace create -n default --retention 72h --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1 || true
+    ((SECONDS < deadline)) || die "the default namespace was not created within ${START_TIMEOUT}s"
+    sleep 1
+  done
+  local name type
+  while IFS='=' read -r name type; do
+    "$BIN_DIR/temporal" operator search-attribute create --name "$name" --type "$type" -n default --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1 || true
+  done < <(cd "$ROOT" && "$TSX" stack/search-attributes.ts | grep '=')
 }
 
 start_s3() {
@@ -400,7 +458,7 @@ cmd_up() {
   ensure_postgres
   ensure_nats
 
-  start_temporal
+  if [ "$TEMPORAL_STORE" = postgres ]; then start_temporal_postgres; else start_temporal; fi
   for entry in "${S3_ENDPOINTS[@]}"; do
     read -r name port access_env secret_env <<<"$entry"
     start_s3 "$name" "$port" "$access_env" "$secret_env"
