@@ -2,7 +2,8 @@
 // replication so the measurement sees a running system rather than workflow
 // bundling and cold connections, then skopeo pushes the image set into
 // eastus and the phase runs until every target region announced every image
-// replicated on NATS.
+// replicated on NATS. Before its worker stops, the phase counts what the
+// replication cost Temporal (bench/temporal-cost.ts).
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import type { ResolvedConfig } from '../domain/config';
@@ -16,6 +17,7 @@ import type { NotificationRelay } from './relay';
 import type { FerryRun, RegionBytes } from './results';
 import type { Scenario } from './shape';
 import { forEachConcurrently, pushFromLayout, registryHost } from './skopeo';
+import { readTemporalCost } from './temporal-cost';
 
 export interface FerryPhaseInput {
   scenario: Scenario;
@@ -33,14 +35,20 @@ export interface FerryPhaseInput {
 
 const REPLICATION_TIMEOUT_MS = 60 * 60 * 1000;
 
-/** Workflows an interrupted run left behind would write into this run's fresh database. */
-async function terminateRunningWorkflows(config: ResolvedConfig): Promise<void> {
+async function withTemporal<T>(config: ResolvedConfig, use: (temporal: Client) => Promise<T>): Promise<T> {
   const connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  try {
+    return await use(new Client({ connection, namespace: config.temporal.namespace }));
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Workflows an interrupted run left behind would write into this run's fresh database. */
+async function terminateRunningWorkflows(temporal: Client): Promise<void> {
   for await (const execution of temporal.workflow.list({ query: `ExecutionStatus = 'Running'` })) {
     await temporal.workflow.getHandle(execution.workflowId, execution.runId).terminate('left over before a bench run').catch(() => undefined);
   }
-  await connection.close();
 }
 
 async function pushSet(set: ImageSet, host: string, repository: string, concurrency: number): Promise<void> {
@@ -90,7 +98,7 @@ async function startFerry(profileDir?: string): Promise<{ api: FerryProcess; wor
 export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
   const { scenario, set, repository, relay, targets } = input;
   const config = await prepareFerryConfig();
-  await terminateRunningWorkflows(config);
+  await withTemporal(config, terminateRunningWorkflows);
   const announcements = await Announcements.start(config.natsUrl);
   const { api, worker } = await startFerry(input.profileDir);
   const eastus = registryHost(input.source.region.registryUrl);
@@ -134,6 +142,7 @@ export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
       api: apiUsage,
       worker: workerUsage,
       bytes: await regionBytes(config, repository, input.sharedLayer),
+      temporal: await withTemporal(config, (temporal) => readTemporalCost(temporal, repository)),
     };
   } finally {
     relay.setMode('drop');

@@ -1,7 +1,7 @@
 // The benchmark of issue 6: Ferry against the raw copy limit and against
 // skopeo, side by side in one run, on the local stack (started if it is not).
 //
-//   npm run bench -- <large|many-small|shared-base|all> [--images N] [--layers SIZE:SHARED,...] [--profile] [--out DIR]
+//   npm run bench -- <large|many-small|many-small-drain|shared-base|all> [--images N] [--layers SIZE:SHARED,...] [--profile] [--out DIR]
 //
 // --images and --layers change a scenario's shape (e.g. `--layers 2MiB:100,64KiB:1`:
 // per layer position, its size and how many images share one variant of it);

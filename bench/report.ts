@@ -1,10 +1,12 @@
 // The Markdown report of one scenario: the side-by-side table (absolute
 // times, throughput, and Ferry's ratios to the raw limit and to skopeo, which
-// stay meaningful on a noisy machine), Ferry's own costs, and the targets.
+// stay meaningful on a noisy machine), Ferry's own costs (bytes, CPU and
+// memory, Temporal work per image), and the targets.
 import { profileTable } from './profile';
-import { compareRegions, type RegionComparison, type ScenarioResult } from './results';
+import { compareRegions, secondsAfterLastPush, type RegionComparison, type ScenarioResult } from './results';
 import { describeShape } from './shape';
 import { evaluateTargets } from './targets';
+import { perImage, type TemporalCost } from './temporal-cost';
 
 const MB = 1e6;
 
@@ -25,10 +27,41 @@ function table(header: string[], rows: string[][]): string {
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
 
+const TEMPORAL_FIGURES: Array<[keyof TemporalCost, string]> = [
+  ['executions', 'workflow executions'],
+  ['historyEvents', 'history events'],
+  ['activityTasks', 'activity tasks'],
+  ['localActivities', 'local activities (markers)'],
+  ['searchAttributeUpserts', 'search-attribute upserts'],
+  ['workflowTasks', 'workflow tasks'],
+];
+
+function temporalTable(result: ScenarioResult): string {
+  const { temporal } = result.ferry;
+  if (!temporal) return 'Temporal cost: not counted in this run.';
+  const per = perImage(temporal, result.imageSet.images);
+  return table(
+    ['Temporal (FerryRepository of the run)', ...TEMPORAL_FIGURES.map(([, caption]) => caption)],
+    [
+      ['total', ...TEMPORAL_FIGURES.map(([figure]) => String(temporal[figure]))],
+      ['per image (executions: per push)', ...TEMPORAL_FIGURES.map(([figure]) => fixed(per[figure]))],
+    ],
+  );
+}
+
+/** `executions / events / activity tasks / local activities / upserts / workflow tasks` per image, for the summary. */
+function temporalPerImage(result: ScenarioResult): string {
+  const { temporal } = result.ferry;
+  if (!temporal) return '–';
+  const per = perImage(temporal, result.imageSet.images);
+  return TEMPORAL_FIGURES.map(([figure]) => fixed(per[figure], 1)).join(' / ');
+}
+
 export function markdownReport(result: ScenarioResult): string {
   const comparisons = compareRegions(result);
   const cells = (render: (comparison: RegionComparison) => string) => comparisons.map(render);
   const { ferry } = result;
+  const images = result.imageSet.images;
   const timing =
     ferry.notifications === 'live'
       ? `notifications live: Ferry's time starts with the first push into eastus (the push took ${fixed(ferry.pushSeconds, 1)} s)`
@@ -49,13 +82,14 @@ export function markdownReport(result: ScenarioResult): string {
     ferry.bytes.map((b) => [b.region, String(b.blobsCopied), fixed(b.bytesCopied / MB, 1), String(b.blobsSkipped), fixed(b.bytesSkipped / MB, 1), String(b.sharedLayerCopies)]),
   );
   const usage = table(
-    ['Ferry process', 'CPU seconds', 'RSS at start', 'peak RSS'],
+    ['Ferry process', 'CPU seconds', 'CPU seconds per image', 'RSS at start', 'peak RSS'],
     [
-      ['api', fixed(ferry.api.cpuSeconds, 1), `${fixed(ferry.api.startRssMB, 0)} MB`, `${fixed(ferry.api.peakRssMB, 0)} MB`],
-      ['worker', fixed(ferry.worker.cpuSeconds, 1), `${fixed(ferry.worker.startRssMB, 0)} MB`, `${fixed(ferry.worker.peakRssMB, 0)} MB`],
+      ['api', fixed(ferry.api.cpuSeconds, 1), fixed(ferry.api.cpuSeconds / images, 3), `${fixed(ferry.api.startRssMB, 0)} MB`, `${fixed(ferry.api.peakRssMB, 0)} MB`],
+      ['worker', fixed(ferry.worker.cpuSeconds, 1), fixed(ferry.worker.cpuSeconds / images, 3), `${fixed(ferry.worker.startRssMB, 0)} MB`, `${fixed(ferry.worker.peakRssMB, 0)} MB`],
       [
         'api + worker',
         fixed(ferry.api.cpuSeconds + ferry.worker.cpuSeconds, 1),
+        fixed((ferry.api.cpuSeconds + ferry.worker.cpuSeconds) / images, 3),
         `${fixed(ferry.api.startRssMB + ferry.worker.startRssMB, 0)} MB`,
         `${fixed(ferry.api.peakRssMB + ferry.worker.peakRssMB, 0)} MB`,
       ],
@@ -73,13 +107,16 @@ export function markdownReport(result: ScenarioResult): string {
       `${result.machine.memoryGB} GB, Node ${result.machine.node}.`,
     '',
     `Each row copies the same blobs from eastus into every target region at once; a region's time runs until it holds the whole set. ` +
-      `Ferry: ${timing}; a region is done when it announced the last image replicated.`,
+      `Ferry: ${timing}; a region is done when it announced the last image replicated. ` +
+      `The last image was in every region ${fixed(secondsAfterLastPush(ferry))} s after the last push finished.`,
     '',
     comparison,
     '',
     bytes,
     '',
     usage,
+    '',
+    temporalTable(result),
     '',
     targets,
     '',
@@ -105,12 +142,27 @@ export function summaryTable(results: ScenarioResult[]): string {
       `${fixed(all.lag.p50)} / ${fixed(all.lag.p95)} / ${fixed(all.lag.p99)} s`,
       `${fixed(result.ferry.worker.startRssMB, 0)} → ${fixed(result.ferry.worker.peakRssMB, 0)} / ${fixed(result.ferry.api.peakRssMB, 0)} MB`,
       fixed(result.ferry.api.cpuSeconds + result.ferry.worker.cpuSeconds, 1),
+      fixed(result.ferry.worker.cpuSeconds / result.imageSet.images, 3),
+      temporalPerImage(result),
       bytes,
       `${verdicts.filter((verdict) => verdict.met).length} of ${verdicts.length}`,
     ];
   });
   return table(
-    ['scenario', 'Ferry wall', 'Ferry ÷ raw, per region', 'Ferry ÷ raw, all', 'Ferry ÷ skopeo', 'lag p50 / p95 / p99', 'worker RSS start → peak / api peak', 'CPU s (api + worker)', 'MB copied / skipped', 'targets met'],
+    [
+      'scenario',
+      'Ferry wall',
+      'Ferry ÷ raw, per region',
+      'Ferry ÷ raw, all',
+      'Ferry ÷ skopeo',
+      'lag p50 / p95 / p99',
+      'worker RSS start → peak / api peak',
+      'CPU s (api + worker)',
+      'worker CPU s per image',
+      'Temporal per image: executions / events / activity tasks / local activities / SA upserts / workflow tasks',
+      'MB copied / skipped',
+      'targets met',
+    ],
     rows,
   );
 }

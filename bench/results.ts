@@ -6,6 +6,7 @@ import type { HotFunction } from './profile';
 import type { CopyMethod } from './raw-copy';
 import type { ImageSetShape, NotificationTiming, ScenarioTargets } from './shape';
 import { distribution, megabytesPerSecond, type Distribution } from './stats';
+import type { TemporalCost } from './temporal-cost';
 
 export interface RegionTiming {
   region: string;
@@ -40,6 +41,8 @@ export interface FerryRun extends PhaseTiming {
   api: ProcessUsage;
   worker: ProcessUsage;
   bytes: RegionBytes[];
+  /** The measured repository's workflow executions and their histories; absent from results older than the count. */
+  temporal?: TemporalCost;
 }
 
 export interface ScenarioResult {
@@ -99,4 +102,10 @@ export function compareRegions(result: ScenarioResult): RegionComparison[] {
     ...regions,
     row('all', slowest, result.raw.seconds, result.skopeo.seconds, result.ferry.seconds, Object.values(result.ferry.lagSeconds).flat()),
   ];
+}
+
+/** From the last push into eastus finishing until the last region held the last image. */
+export function secondsAfterLastPush(ferry: FerryRun): number {
+  // Live, Ferry's time starts with the first push; held, once the push has finished.
+  return ferry.notifications === 'live' ? ferry.seconds - ferry.pushSeconds : ferry.seconds;
 }

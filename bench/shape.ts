@@ -1,4 +1,5 @@
-// The shape of an image set, and the three scenarios of issue 6.
+// The shape of an image set, and the scenarios of issue 6 (many-small twice:
+// replicated while the push runs, and drained as one backlog after it).
 //
 // A shape says how many images there are and, per layer position (base
 // first), how large the layer is and how many images share one variant of it:
@@ -33,6 +34,8 @@ export interface ScenarioTargets {
   lagSeconds?: { p50: number; p99: number };
   /** How often the layer most images share may be copied into each region. */
   sharedLayerCopiesPerRegion?: number;
+  /** The last image in every region at most this many seconds after the last push into eastus finished. */
+  lastImageAfterPushSeconds?: number;
 }
 
 export interface Scenario {
@@ -49,6 +52,15 @@ const KIB = 1024;
 const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
 
+const MANY_SMALL: ImageSetShape = {
+  images: 500,
+  layers: [
+    { bytes: 2 * MIB, sharedBy: 100 },
+    { bytes: 512 * KIB, sharedBy: 10 },
+    { bytes: 64 * KIB, sharedBy: 1 },
+  ],
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'large',
@@ -60,18 +72,19 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'many-small',
-    description: '500 images of 3 small layers, base layers shared, pushed as fast as skopeo can',
-    shape: {
-      images: 500,
-      layers: [
-        { bytes: 2 * MIB, sharedBy: 100 },
-        { bytes: 512 * KIB, sharedBy: 10 },
-        { bytes: 64 * KIB, sharedBy: 1 },
-      ],
-    },
+    description: '500 images of 3 small layers, base layers shared, replicated while skopeo pushes them as fast as it can',
+    shape: MANY_SMALL,
     pushConcurrency: 4,
     notifications: 'live',
-    targets: { lagSeconds: { p50: 1, p99: 3 } },
+    targets: { lagSeconds: { p50: 1, p99: 3 }, lastImageAfterPushSeconds: 5 },
+  },
+  {
+    name: 'many-small-drain',
+    description: '500 images of 3 small layers, base layers shared, notified all at once after the push: a backlog to drain',
+    shape: MANY_SMALL,
+    pushConcurrency: 4,
+    notifications: 'after-push',
+    targets: {},
   },
   {
     name: 'shared-base',

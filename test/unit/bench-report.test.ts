@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { chartSvg, niceCeiling } from '../../bench/chart';
 import { markdownReport, summaryTable } from '../../bench/report';
@@ -74,6 +75,54 @@ describe('bench comparisons', () => {
     expect(verdicts).toContainEqual(['lag p50 < 1 s', '12.50 s', false]);
     expect(verdicts).toContainEqual(['lag p99 < 30 s', '23.60 s', true]);
     expect(verdicts).toContainEqual(['southeastasia: shared base layer copied 1×', '4×', false]);
+  });
+
+  it("judges Temporal's budget per push and per image when the run counted it", () => {
+    const counted = result();
+    counted.ferry.temporal = { executions: 9, historyEvents: 474, activityTasks: 60, localActivities: 3, searchAttributeUpserts: 81, workflowTasks: 45 };
+    const verdicts = evaluateTargets(counted).map((verdict) => [verdict.target, verdict.measured, verdict.met]);
+    expect(verdicts).toContainEqual(['≤ 1 workflow execution per push (budget for 3 blobs × 2 regions)', '3.00 (9 for 3 images)', false]);
+    expect(verdicts).toContainEqual(['≤ 20 history events per image (budget for 3 blobs × 2 regions)', '158.0', false]);
+    counted.ferry.temporal = { executions: 3, historyEvents: 54, activityTasks: 6, localActivities: 0, searchAttributeUpserts: 0, workflowTasks: 9 };
+    expect(evaluateTargets(counted).filter((verdict) => verdict.target.includes('budget')).every((verdict) => verdict.met)).toBe(true);
+  });
+
+  it('compares with skopeo only when notifications were held, and judges a live run by its tail after the push', () => {
+    const live = result({ targets: { lagSeconds: { p50: 1, p99: 3 }, lastImageAfterPushSeconds: 5 } });
+    live.ferry = { ...live.ferry, notifications: 'live', seconds: 44, pushSeconds: 40 };
+    const verdicts = evaluateTargets(live).map((verdict) => [verdict.target, verdict.measured, verdict.met]);
+    expect(verdicts.map(([target]) => target)).not.toContain('Ferry ≥ 3× faster than skopeo sync (all regions)');
+    expect(verdicts).toContainEqual(['last image replicated ≤ 5 s after the last push', '4.00 s', true]);
+    live.ferry.seconds = 46;
+    expect(evaluateTargets(live).find((verdict) => verdict.target.startsWith('last image'))?.met).toBe(false);
+  });
+
+  it('reports CPU seconds per image and the Temporal cost per image', () => {
+    const counted = result();
+    counted.ferry.temporal = { executions: 3, historyEvents: 54, activityTasks: 6, localActivities: 0, searchAttributeUpserts: 3, workflowTasks: 9 };
+    const report = markdownReport(counted);
+    expect(report).toContain('| worker | 40.0 | 13.333 | 200 MB | 250 MB |');
+    expect(report).toContain('| total | 3 | 54 | 6 | 0 | 3 | 9 |');
+    expect(report).toContain('| per image (executions: per push) | 1.00 | 18.00 | 2.00 | 0.00 | 1.00 | 3.00 |');
+    expect(report).toContain('The last image was in every region 30.00 s after the last push finished.');
+    expect(summaryTable([counted])).toContain('| 41.0 | 13.333 | 1.0 / 18.0 / 2.0 / 0.0 / 1.0 / 3.0 |');
+  });
+
+  it('still renders results from before the Temporal count', () => {
+    const older = result();
+    expect(older.ferry.temporal).toBeUndefined();
+    expect(markdownReport(older)).toContain('Temporal cost: not counted in this run.');
+    expect(summaryTable([older])).toContain('| 41.0 | 13.333 | – |');
+  });
+
+  it('renders every committed result in bench/results, whatever version of the bench wrote it', () => {
+    const dir = new URL('../../bench/results/', import.meta.url);
+    const committed = readdirSync(dir)
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => JSON.parse(readFileSync(new URL(name, dir), 'utf8')) as ScenarioResult);
+    expect(committed.length).toBeGreaterThan(0);
+    for (const each of committed) expect(markdownReport(each)).toContain(`## ${each.scenario}:`);
+    expect(summaryTable(committed).split('\n')).toHaveLength(2 + committed.length);
   });
 
   it('reports ratios in the Markdown table and the summary', () => {

@@ -39,6 +39,7 @@ describe('bench image set shapes', () => {
   it('names the scenarios of issue 6 and refuses others', () => {
     expect(scenarioByName('large').shape).toEqual({ images: 3, layers: [{ bytes: 1024 ** 3, sharedBy: 1 }] });
     expect(scenarioByName('many-small').shape.images).toBe(500);
+    expect(scenarioByName('many-small-drain')).toMatchObject({ shape: scenarioByName('many-small').shape, notifications: 'after-push' });
     expect(() => scenarioByName('huge')).toThrow(/unknown scenario "huge"/);
   });
 });
