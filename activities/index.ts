@@ -26,7 +26,7 @@ export interface ActivityDeps {
 export function createActivities({ config, storages, store, announcer, metrics }: ActivityDeps) {
   const partBudget = new ByteBudget(config.replication.partBudgetBytes);
   const verifications = new SourceVerifications();
-  const copyBlob = createBlobCopier({ storages, store, partSizeBytes: config.replication.partSizeBytes, partBudget, verifications, metrics });
+  const copyBlob = createBlobCopier({ storages, store, partSize: config.replication.partSizeBytes, budget: partBudget, verifications, metrics });
   const manifests = createManifestActivities({ storages, store });
   const tags = createTagActivities({ storages, store });
   const checks = createRegistryCheckActivities({ regions: new Map(config.regions.map((region) => [region.name, region])), store });

@@ -1,7 +1,6 @@
 // Reconcile: compare every region's tags in storage with what Ferry recorded,
 // and record each unobserved change as a replication of its own (the event id
 // names the drift, so a second scan of the same drift records nothing new).
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { ResolvedConfig } from '../domain/config';
 import { findDrift, type Drift, type RecordedTag, type StoredTag } from '../domain/drift';
 import { parseRepositoryName, type Digest, type RepositoryName, type Tag } from '../domain/reference';
@@ -12,17 +11,14 @@ import type { RegionStorage, Storages } from './storage';
 
 async function listTags(storage: RegionStorage, prefix: string): Promise<StoredTag[]> {
   const tags: StoredTag[] = [];
-  let token: string | undefined;
-  do {
-    const page = await storage.s3.send(new ListObjectsV2Command({ Bucket: storage.bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const object of page.Contents ?? []) {
-      const tag = storage.layout.parseTagCurrentLink(object.Key!);
+  for await (const objects of storage.objectsUnder(prefix)) {
+    for (const object of objects) {
+      const tag = storage.layout.parseTagCurrentLink(object.key);
       if (!tag) continue;
-      const digest = await storage.readLink(object.Key!);
-      if (digest) tags.push({ region: storage.region.name, ...tag, digest, modifiedAt: object.LastModified!.toISOString() });
+      const digest = await storage.readLink(object.key);
+      if (digest) tags.push({ region: storage.region.name, ...tag, digest, modifiedAt: object.modifiedAt.toISOString() });
     }
-    token = page.NextContinuationToken;
-  } while (token);
+  }
   return tags;
 }
 

@@ -1,16 +1,26 @@
 // One region's bucket, seen through the Distribution layout. Activities get
-// keys from `layout` (domain/layout.ts) and bytes through these few calls.
+// keys from `layout` (domain/layout.ts) and bytes through these calls: every
+// S3 request Ferry makes is here, multipart and pagination included.
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   NoSuchKey,
+  NoSuchUpload,
   NotFound,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+  type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { RegionConfig } from '../domain/config';
@@ -20,9 +30,15 @@ import type { Digest } from '../domain/reference';
 /** Distribution reads small objects (links, manifests) with this limit; so do we. */
 export const MAX_SMALL_OBJECT_BYTES = 4 * 1024 * 1024;
 
-export interface ObjectHead {
-  size: number;
-  etag: string;
+export type ObjectHead = { size: number; etag: string };
+/** A part of a multipart upload: its number, ETag and size. */
+export type UploadedPart = { partNumber: number; etag: string; size: number };
+/** One object of a listing. */
+export type ListedObject = { key: string; size: number; modifiedAt: Date };
+
+/** S3 answers 412 when a copy's source no longer has the ETag it was conditioned on. */
+export function isPreconditionFailed(error: unknown): boolean {
+  return error instanceof S3ServiceException && error.$metadata.httpStatusCode === 412;
 }
 
 export class CorruptLinkError extends Error {
@@ -33,11 +49,7 @@ export class CorruptLinkError extends Error {
 }
 
 function isMissing(error: unknown): boolean {
-  return (
-    error instanceof NoSuchKey ||
-    error instanceof NotFound ||
-    (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404)
-  );
+  return error instanceof NoSuchKey || error instanceof NotFound || (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404);
 }
 
 export class RegionStorage {
@@ -119,34 +131,48 @@ export class RegionStorage {
     await this.put(key, linkFileBytes(digest), abortSignal);
   }
 
+  /** ListObjectsV2 page by page: the one pagination loop over a bucket's keys. */
+  private async *pages(prefix: string, delimiter?: string): AsyncGenerator<ListObjectsV2CommandOutput> {
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }));
+      yield page;
+      token = page.NextContinuationToken;
+    } while (token);
+  }
+
+  /** Every object under a prefix, a listing page (up to 1000) at a time. */
+  async *objectsUnder(prefix: string): AsyncGenerator<ListedObject[]> {
+    for await (const page of this.pages(prefix)) {
+      yield (page.Contents ?? []).map((object) => ({ key: object.Key!, size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date(0) }));
+    }
+  }
+
   /** Immediate sub-"directory" names under a prefix (S3 common prefixes). */
   async listChildren(prefix: string): Promise<string[]> {
     const names: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
-      );
+    for await (const page of this.pages(prefix, '/')) {
       for (const common of page.CommonPrefixes ?? []) names.push(common.Prefix!.slice(prefix.length, -1));
-      token = page.NextContinuationToken;
-    } while (token);
+    }
     return names;
   }
 
   /** Deletes every key under a prefix, like the S3 driver's Delete of a directory. */
   async deletePrefix(prefix: string): Promise<number> {
     let deleted = 0;
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      const keys = (page.Contents ?? []).map((object) => ({ Key: object.Key! }));
-      if (keys.length > 0) {
-        await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }));
-        deleted += keys.length;
-      }
-      token = page.NextContinuationToken;
-    } while (token);
+    for await (const objects of this.objectsUnder(prefix)) {
+      await this.deleteKeys(objects.map((object) => object.key));
+      deleted += objects.length;
+    }
     return deleted;
+  }
+
+  /** Deletes the given keys, up to 1000 a request (S3's limit for one DeleteObjects). */
+  async deleteKeys(keys: readonly string[]): Promise<void> {
+    for (let start = 0; start < keys.length; start += 1000) {
+      const batch = keys.slice(start, start + 1000).map((Key) => ({ Key }));
+      await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+    }
   }
 
   /** The newest multipart upload still open for exactly this key, if any. */
@@ -168,8 +194,92 @@ export class RegionStorage {
     return newest?.id ?? null;
   }
 
-  async deleteKey(key: string): Promise<void> {
-    await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: [{ Key: key }], Quiet: true } }));
+  /** Opens a multipart upload; the object appears only when it is completed. */
+  async startUpload(key: string, abortSignal?: AbortSignal): Promise<string> {
+    const created = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' }), { abortSignal });
+    return created.UploadId!;
+  }
+
+  /** The parts an open upload holds, by part number; null when the upload is gone (completed or aborted). */
+  async uploadedParts(key: string, uploadId: string, abortSignal?: AbortSignal): Promise<Map<number, UploadedPart> | null> {
+    const parts = new Map<number, UploadedPart>();
+    let marker: string | undefined;
+    try {
+      do {
+        const page = await this.s3.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }), { abortSignal });
+        for (const part of page.Parts ?? []) parts.set(part.PartNumber!, { partNumber: part.PartNumber!, etag: part.ETag!, size: part.Size ?? 0 });
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (error) {
+      if (error instanceof NoSuchUpload || isMissing(error)) return null;
+      throw error;
+    }
+    return parts;
+  }
+
+  async uploadPart(key: string, uploadId: string, partNumber: number, bytes: Uint8Array, abortSignal?: AbortSignal): Promise<UploadedPart> {
+    const uploaded = await this.s3.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: bytes }), {
+      abortSignal,
+    });
+    return { partNumber, etag: uploaded.ETag!, size: bytes.length };
+  }
+
+  /**
+   * Copies bytes [start, end) of `source`'s object `sourceKey` into a part, inside
+   * the storage server, only while that object still has ETag `ifMatch`.
+   */
+  async copyPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    from: { source: RegionStorage; sourceKey: string; ifMatch: string; start: number; end: number },
+    abortSignal?: AbortSignal,
+  ): Promise<UploadedPart> {
+    const copied = await this.s3.send(
+      new UploadPartCopyCommand({
+        Bucket: this.bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        CopySource: from.source.copySource(from.sourceKey),
+        CopySourceRange: `bytes=${from.start}-${from.end - 1}`,
+        CopySourceIfMatch: from.ifMatch,
+      }),
+      { abortSignal },
+    );
+    return { partNumber, etag: copied.CopyPartResult!.ETag!, size: from.end - from.start };
+  }
+
+  /** Makes the upload's object visible, assembled from `parts` in part order. */
+  async completeUpload(key: string, uploadId: string, parts: readonly UploadedPart[], abortSignal?: AbortSignal): Promise<void> {
+    const ordered = [...parts].sort((a, b) => a.partNumber - b.partNumber).map((part) => ({ PartNumber: part.partNumber, ETag: part.etag }));
+    await this.s3.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: ordered } }), {
+      abortSignal,
+    });
+  }
+
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+  }
+
+  /** Copies `source`'s object `sourceKey` whole (up to 5 GiB) inside the storage server, only while it still has ETag `ifMatch`. */
+  async copyObject(key: string, from: { source: RegionStorage; sourceKey: string; ifMatch: string }, abortSignal?: AbortSignal): Promise<void> {
+    await this.s3.send(
+      new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        CopySource: from.source.copySource(from.sourceKey),
+        CopySourceIfMatch: from.ifMatch,
+        ContentType: 'application/octet-stream',
+        MetadataDirective: 'REPLACE',
+      }),
+      { abortSignal },
+    );
+  }
+
+  /** The x-amz-copy-source naming one of this bucket's objects. */
+  private copySource(key: string): string {
+    return encodeURI(`${this.bucket}/${key}`);
   }
 }
 

@@ -102,10 +102,10 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
           for (const tag of await tagsPointingAt(target, input.repository, input.digest)) {
             if (await removeTag(store, target, input, tag)) result.removedTags.push(tag);
           }
-          await target.deleteKey(revisionLink);
+          await target.deleteKeys([revisionLink]);
           result.removedManifest = true;
         } else if ((await target.readLink(layerLink)) !== null) {
-          await target.deleteKey(layerLink);
+          await target.deleteKeys([layerLink]);
           result.removedLayerLink = true;
         }
       }

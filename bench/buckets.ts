@@ -2,7 +2,6 @@
 // the cleanup that runs between phases so every phase starts from targets
 // that hold none of the scenario's blobs (otherwise the next phase would skip
 // them and look fast). Keys come from domain/layout.ts, like Ferry's own.
-import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { RegionStorage } from '../activities/storage';
 import type { RegionConfig } from '../domain/config';
 import { parseDigest } from '../domain/reference';
@@ -21,34 +20,12 @@ export function blobKey(bucket: RegionBucket, digest: string): string {
   return bucket.layout.blobData(parseDigest(digest));
 }
 
-async function deleteKeys(bucket: RegionBucket, keys: string[]): Promise<void> {
-  for (let start = 0; start < keys.length; start += 1000) {
-    await bucket.s3.send(
-      new DeleteObjectsCommand({
-        Bucket: bucket.region.s3.bucket,
-        Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true },
-      }),
-    );
-  }
-}
-
-async function listKeys(bucket: RegionBucket, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await bucket.s3.send(new ListObjectsV2Command({ Bucket: bucket.region.s3.bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const object of page.Contents ?? []) keys.push(object.Key!);
-    token = page.NextContinuationToken;
-  } while (token);
-  return keys;
-}
-
 /**
  * Removes every bench repository (links, tags, uploads) and the given blobs.
  * Behind the registry's back, which is safe: the stack's registries run
  * without a blob descriptor cache, and bench repositories are never reused.
  */
 export async function removeBenchObjects(bucket: RegionBucket, digests: Iterable<string>): Promise<void> {
-  const repositoryKeys = await listKeys(bucket, `${bucket.layout.repositoriesPrefix()}${BENCH_REPOSITORY_PREFIX}`);
-  await deleteKeys(bucket, [...repositoryKeys, ...[...new Set(digests)].map((digest) => blobKey(bucket, digest))]);
+  await bucket.deletePrefix(`${bucket.layout.repositoriesPrefix()}${BENCH_REPOSITORY_PREFIX}`);
+  await bucket.deleteKeys([...new Set(digests)].map((digest) => blobKey(bucket, digest)));
 }

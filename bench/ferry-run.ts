@@ -16,7 +16,8 @@ import { copyMethod } from './raw-copy';
 import type { NotificationRelay } from './relay';
 import type { FerryRun, RegionBytes } from './results';
 import type { Scenario } from './shape';
-import { forEachConcurrently, pushFromLayout, registryHost } from './skopeo';
+import { forEachLimited } from '../support/concurrency';
+import { pushFromLayout, registryHost } from './skopeo';
 import { readTemporalCost } from './temporal-cost';
 
 export interface FerryPhaseInput {
@@ -52,7 +53,7 @@ async function terminateRunningWorkflows(temporal: Client): Promise<void> {
 }
 
 async function pushSet(set: ImageSet, host: string, repository: string, concurrency: number): Promise<void> {
-  await forEachConcurrently(set.images, concurrency, (image) => pushFromLayout(set.layoutDir, image.tag, host, repository));
+  await forEachLimited(set.images, concurrency, (image) => pushFromLayout(set.layoutDir, image.tag, host, repository));
 }
 
 /** Ferry's own account of the bytes it moved, from its projections and events. */

@@ -17,12 +17,12 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { sharesStorageEndpoint } from '../domain/config';
+import { copyMethod as methodBetween, type CopyMethod } from '../domain/config';
 import { blobKey, type RegionBucket } from './buckets';
 import type { Blob } from './images';
-import { forEachConcurrently } from './skopeo';
+import { forEachLimited } from '../support/concurrency';
 
-export type CopyMethod = 'server-side' | 'streamed';
+export type { CopyMethod } from '../domain/config';
 
 export interface RawCopyOptions {
   blobConcurrency: number;
@@ -32,13 +32,13 @@ export interface RawCopyOptions {
 }
 
 export function copyMethod(source: RegionBucket, target: RegionBucket): CopyMethod {
-  return sharesStorageEndpoint(source.region, target.region) ? 'server-side' : 'streamed';
+  return methodBetween(source.region, target.region);
 }
 
 /** Copies every blob into `target`; resolves when the last one is there. */
 export async function rawCopy(source: RegionBucket, target: RegionBucket, blobs: Blob[], options: RawCopyOptions): Promise<void> {
   const method = copyMethod(source, target);
-  await forEachConcurrently(blobs, options.blobConcurrency, async (blob) => {
+  await forEachLimited(blobs, options.blobConcurrency, async (blob) => {
     if (method === 'server-side') await copyServerSide(source, target, blob);
     else await copyStreamed(source, target, blob, options);
   });

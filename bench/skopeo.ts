@@ -55,11 +55,3 @@ export async function syncRepository(sourceHost: string, repository: string, des
   ]);
 }
 
-/** Runs `work` for every item with at most `concurrency` in flight; rejects on the first failure. */
-export async function forEachConcurrently<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
-}

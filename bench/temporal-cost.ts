@@ -5,7 +5,7 @@
 // client; counting is pure and folds one history at a time, so hundreds of
 // histories are never held at once.
 import type { Client } from '@temporalio/client';
-import { forEachConcurrently } from './skopeo';
+import { forEachLimited } from '../support/concurrency';
 
 /**
  * What the counts look at. An event's kind is told by the `*Attributes` field
@@ -90,7 +90,7 @@ export async function readTemporalCost(temporal: Client, repository: string): Pr
   const executions: Array<{ workflowId: string; runId: string }> = [];
   for await (const { workflowId, runId } of temporal.workflow.list({ query })) executions.push({ workflowId, runId });
   let cost = NO_TEMPORAL_COST;
-  await forEachConcurrently(executions, HISTORIES_IN_FLIGHT, async ({ workflowId, runId }) => {
+  await forEachLimited(executions, HISTORIES_IN_FLIGHT, async ({ workflowId, runId }) => {
     const history = await temporal.workflow.getHandle(workflowId, runId).fetchHistory();
     cost = countHistory(cost, history.events ?? []);
   });

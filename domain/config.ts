@@ -193,7 +193,15 @@ export function regionByName(config: ResolvedConfig, name: string): RegionConfig
   return config.regions.find((region) => region.name === name);
 }
 
-/** Server-side CopyObject works only when both buckets sit behind one endpoint with one set of credentials. */
+/** How a blob crosses from one region's storage into another's. */
+export type CopyMethod = 'server-side' | 'streamed';
+
+/** The one rule: inside the storage server when both regions share it, else streamed through the worker. */
+export function copyMethod(source: RegionConfig, target: RegionConfig): CopyMethod {
+  return sharesStorageEndpoint(source, target) ? 'server-side' : 'streamed';
+}
+
+/** Server-side copies (CopyObject, UploadPartCopy) work only when both buckets sit behind one endpoint with one set of credentials. */
 export function sharesStorageEndpoint(a: RegionConfig, b: RegionConfig): boolean {
   return (
     a.s3.endpoint === b.s3.endpoint &&

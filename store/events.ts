@@ -1,9 +1,10 @@
 // The domain events Ferry records. The `events` table is the record of truth;
 // each event carries the key that makes appending it idempotent.
+import type { CopyMethod } from '../domain/config';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import type { RegionChange } from '../domain/workflow-contract';
 
-export type CopyMethod = 'server-side' | 'streamed';
+export type { CopyMethod } from '../domain/config';
 
 /** A change as noticed: from a registry's notification, or found by reconcile. */
 export interface Observation extends RegionChange {

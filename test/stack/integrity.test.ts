@@ -33,9 +33,9 @@ async function collect<T>(filter: string): Promise<MessageCollector<T>> {
   return collector;
 }
 
-async function replicateDamaged(damage: (layer: Digest) => Damage) {
+async function replicateDamaged(damage: (layer: Digest) => Damage, layerSize = 120_000) {
   const repository = parseRepositoryName(uniqueRepository('damaged'));
-  const image = await buildImage({ layers: [{ size: 120_000 }], tag: 'v1' });
+  const image = await buildImage({ layers: [{ size: layerSize }], tag: 'v1' });
   const layer = parseDigest(image.layers[0]!.digest);
   await writeImageBehindRegistry(config, 'eastus', repository, image, damage(layer));
   const failures = await collect<RegionMessage>(regionMessageFilter('*', repository, undefined, 'failed'));
@@ -57,6 +57,7 @@ async function expectNothingLanded(repository: string, layer: Digest): Promise<v
   for (const target of targets) {
     const storage = RegionStorage.connect(target);
     expect(await storage.head(storage.layout.blobData(layer)), `${target.name}: no object under the blob's final key`).toBeNull();
+    expect(await storage.newestOpenUpload(storage.layout.blobData(layer)), `${target.name}: no upload left open for a corrupt blob`).toBeNull();
     expect((await getManifest(target.registryUrl, repository, 'v1')).status, `${target.name}: tag not moved`).toBe(404);
   }
 }
@@ -82,6 +83,16 @@ describe('a damaged source image', () => {
 
     const [healthy] = await goodOutcome.waitFor(1, 60_000);
     expect(healthy!.body.succeeded.sort()).toEqual(['southeastasia', 'westeurope']);
+  });
+
+  it('with a corrupt layer of several parts, copied in parts server-side and streamed, exposes nothing and leaves no upload open', async () => {
+    // 70 MB: two server-side part copies into westeurope and five streamed parts into southeastasia, all before the hash fails.
+    const damaged = await replicateDamaged((layer) => ({ corrupt: layer }), 70_000_000);
+    const failures = await damaged.failures.waitFor(2, 90_000);
+    expect(failures.map((failure) => failure.body.failure?.code)).toEqual([FailureType.sourceBlobCorrupt, FailureType.sourceBlobCorrupt]);
+    await damaged.outcome.waitFor(1, 30_000);
+    await expectWorkflowFailed(damaged.workflowId);
+    await expectNothingLanded(damaged.repository, damaged.layer);
   });
 
   it('with a missing layer fails the same way instead of retrying forever', async () => {

@@ -97,6 +97,17 @@ describe('replicating a push from eastus', () => {
     expect(methods('southeastasia')).toEqual(new Set(['streamed']));
   });
 
+  it('copies a layer of several parts server-side part by part while verifying it, and it pulls whole', async () => {
+    // 150 MB: three part copies inside versitygw into westeurope, overlapping the hash of the source.
+    const large = await buildImage({ layers: [{ size: 150_000_000 }], tag: 'large' });
+    await push(large, 'eastus', repository, 'large');
+    await outcomeOf(repository, large.manifestDigest);
+    const layer = large.layers[0]!.digest;
+    const copies = (await copiedBlobs(await replicationOf(large.manifestDigest as Digest, repository))).filter((blob) => blob.digest === layer);
+    expect(copies.map((blob) => `${blob.region} ${blob.method}`).sort()).toEqual(['southeastasia streamed', 'westeurope server-side']);
+    await expectPullable(repository, 'large', large.manifestDigest, ['westeurope']);
+  });
+
   it('does not copy a shared base layer a second time', async () => {
     const sibling = await buildImage({ layers: [seededLayer(`${repository}-base`, 3_000_000), { size: 300_000 }], tag: 'sibling' });
     await push(sibling, 'eastus', repository, 'sibling');

@@ -1,0 +1,183 @@
+// The two ways a blob's bytes cross into a target region. Neither makes
+// anything visible under the blob's key before its digest matched.
+//
+//   streamed:    the worker reads the source once, hashing as it goes, into
+//                a multipart upload (one PutObject for a blob of one part);
+//                CompleteMultipartUpload runs after the digest matched.
+//   server-side: the storage server copies, conditioned on the source's ETag,
+//                while the worker hashes the source (or another region's copy
+//                in this worker already did): parts are copied with
+//                UploadPartCopy during the read, completed once it verified,
+//                so the copy costs about one read, not a read and then a copy.
+//                A blob of one part: one CopyObject after the verification.
+//
+// Multipart copies report their upload id, so a retried attempt continues
+// from the parts already there; parts are content-addressed by (digest, part
+// number), so any open upload of the key holds right bytes or none.
+import { ApplicationFailure } from '@temporalio/common';
+import { forEachLimited } from '../support/concurrency';
+import type { ByteBudget } from './byte-budget';
+import { corrupt, headSource, openSource, reportDuring, verifiedEtag, type CopyBlobInput, type CopyReporter } from './blob-source';
+import { hashInParts, readHashed } from './hashing';
+import type { SourceVerifications } from './source-verifications';
+import { isPreconditionFailed, type RegionStorage, type UploadedPart } from './storage';
+
+/** What every copy in a worker shares. */
+export interface CopyPathDeps {
+  partSize: number;
+  /** Blob bytes the worker may hold in memory at once, over every copy. */
+  budget: ByteBudget;
+  /** Source blobs this worker verified, shared between regions' copies. */
+  verifications: SourceVerifications;
+}
+
+/** Server-side part copies in flight for one blob. */
+const PART_COPIES_IN_FLIGHT = 4;
+/** A multipart upload holds at most this many parts (S3's limit). */
+const MAX_PARTS = 10_000;
+/** Server-side parts cost a request each and no worker memory: larger than streamed ones. */
+const MIN_COPY_PART_BYTES = 64 * 1024 * 1024;
+
+/** The upload a retry continues (the heartbeat's, else the newest S3 holds open for the key) with its parts, or a new one. */
+async function openUpload(target: RegionStorage, key: string, reporter: CopyReporter): Promise<{ uploadId: string; parts: Map<number, UploadedPart> }> {
+  const resumable = reporter.resumableUpload ?? (await target.newestOpenUpload(key, reporter.signal));
+  const parts = resumable === null ? null : await target.uploadedParts(key, resumable, reporter.signal);
+  if (resumable !== null && parts !== null) return { uploadId: resumable, parts };
+  return { uploadId: await target.startUpload(key, reporter.signal), parts: new Map() };
+}
+
+/** A blob that fits in one part: read it whole, verify, one PutObject. Returns the bytes sent. */
+async function smallStreamedCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, deps: CopyPathDeps, reporter: CopyReporter): Promise<number> {
+  const signal = reporter.signal;
+  // Its bytes count against the budget until uploaded.
+  const giveBack = await deps.budget.take(input.size, signal);
+  const verification = deps.verifications.begin(source.region.name, input.digest);
+  try {
+    const { stream, etag } = await openSource(source, input, signal);
+    const { hash, bytes, data } = await readHashed(stream);
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
+    verification.verified(etag);
+    await target.put(target.layout.blobData(input.digest), data, signal);
+    reporter.progress({ uploadId: null, bytesDone: bytes });
+    return bytes;
+  } finally {
+    verification.abandoned();
+    giveBack();
+  }
+}
+
+/** Streams the source through the worker into the target. Returns the bytes this attempt sent (less than the size after a resume). */
+export async function streamedCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, deps: CopyPathDeps, reporter: CopyReporter): Promise<number> {
+  if (input.size <= deps.partSize) return smallStreamedCopy(source, target, input, deps, reporter);
+  const signal = reporter.signal;
+  const key = target.layout.blobData(input.digest);
+  const { uploadId, parts: already } = await openUpload(target, key, reporter);
+  reporter.progress({ uploadId, bytesDone: 0 });
+
+  const verification = deps.verifications.begin(source.region.name, input.digest);
+  try {
+    const { stream, etag } = await openSource(source, input, signal);
+    const completed: UploadedPart[] = [];
+    let bytesSent = 0;
+    let bytesDone = 0;
+    const { hash, bytes } = await hashInParts(stream, deps.partSize, deps.budget, async (part, partNumber) => {
+      const previous = already.get(partNumber);
+      if (previous && previous.size === part.length) {
+        completed.push(previous);
+      } else {
+        completed.push(await target.uploadPart(key, uploadId, partNumber, part, signal));
+        bytesSent += part.length;
+      }
+      bytesDone += part.length;
+      reporter.progress({ uploadId, bytesDone });
+    });
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== input.digest || bytes !== input.size) {
+      await target.abortUpload(key, uploadId);
+      throw corrupt(input, actual, bytes);
+    }
+    verification.verified(etag);
+    await target.completeUpload(key, uploadId, completed, signal);
+    return bytesSent;
+  } finally {
+    verification.abandoned();
+  }
+}
+
+/** Part boundaries [start, end) for a server-side copy: at least 64 MiB, larger to stay within S3's part count. */
+export function copyPartRanges(size: number, partSize: number): Array<{ partNumber: number; start: number; end: number }> {
+  const span = Math.max(partSize, MIN_COPY_PART_BYTES, Math.ceil(size / MAX_PARTS));
+  const ranges = [];
+  for (let start = 0, partNumber = 1; start < size; start += span, partNumber++) ranges.push({ partNumber, start, end: Math.min(size, start + span) });
+  return ranges;
+}
+
+/** One CopyObject once the source verified; the ETag condition makes the copied bytes exactly the bytes verified. */
+async function smallServerSideCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, deps: CopyPathDeps, reporter: CopyReporter): Promise<void> {
+  const signal = reporter.signal;
+  const etag = await verifiedEtag(source, input, deps.verifications, (bytesDone) => reporter.progress({ uploadId: null, bytesDone }), signal);
+  const sourceKey = source.layout.blobData(input.digest);
+  await reportDuring(target.copyObject(target.layout.blobData(input.digest), { source, sourceKey, ifMatch: etag }, signal), reporter, {
+    uploadId: null,
+    bytesDone: input.size,
+  });
+  reporter.progress({ uploadId: null, bytesDone: input.size });
+}
+
+/** Copies inside the storage server while the source is hashed; completes only once it verified. */
+export async function serverSideCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, deps: CopyPathDeps, reporter: CopyReporter): Promise<void> {
+  try {
+    if (input.size <= deps.partSize) return await smallServerSideCopy(source, target, input, deps, reporter);
+    return await multipartServerSideCopy(source, target, input, deps, reporter);
+  } catch (error) {
+    // The source object is no longer the one verified: the next attempt reads it again.
+    if (isPreconditionFailed(error)) deps.verifications.forget(source.region.name, input.digest);
+    throw error;
+  }
+}
+
+async function multipartServerSideCopy(source: RegionStorage, target: RegionStorage, input: CopyBlobInput, deps: CopyPathDeps, reporter: CopyReporter): Promise<void> {
+  const key = target.layout.blobData(input.digest);
+  const sourceKey = source.layout.blobData(input.digest);
+  // Parts are copied from the object with this ETag only; the hash must be of the same object.
+  const etag = await headSource(source, input, reporter.signal);
+  const { uploadId, parts: already } = await openUpload(target, key, reporter);
+  const stop = new AbortController();
+  const signal = AbortSignal.any([reporter.signal, stop.signal]);
+  const completed: UploadedPart[] = [];
+  let copied = 0;
+  const report = () => reporter.progress({ uploadId, bytesDone: copied });
+  report();
+  const copying = forEachLimited(
+    copyPartRanges(input.size, deps.partSize),
+    PART_COPIES_IN_FLIGHT,
+    async ({ partNumber, start, end }, partSignal) => {
+      const previous = already.get(partNumber);
+      const part = previous?.size === end - start ? previous : await target.copyPart(key, uploadId, partNumber, { source, sourceKey, ifMatch: etag, start, end }, partSignal);
+      completed.push(part);
+      copied += end - start;
+      report();
+    },
+    signal,
+  );
+  const verifying = verifiedEtag(source, input, deps.verifications, report, signal);
+  // The first to fail stops the other; the failure is that first one, not the abort it caused.
+  const stopOnFailure = (error: unknown) => {
+    stop.abort(error);
+    throw error;
+  };
+  const [copiedAll, verified] = await Promise.allSettled([copying.catch(stopOnFailure), verifying.catch(stopOnFailure)]);
+  if (copiedAll.status === 'rejected' || verified.status === 'rejected') {
+    const failure: unknown = stop.signal.reason;
+    // A corrupt or missing source is final: its parts must not be resumed by anyone.
+    if (failure instanceof ApplicationFailure && failure.nonRetryable) await target.abortUpload(key, uploadId).catch(() => undefined);
+    throw failure;
+  }
+  if (verified.value !== etag) {
+    // The source object was replaced between the HEAD and the read: the parts may hold other bytes.
+    await target.abortUpload(key, uploadId);
+    throw new Error(`source blob ${input.digest} in ${input.sourceRegion} changed during the copy (ETag ${etag}, then ${verified.value}); copying again`);
+  }
+  await target.completeUpload(key, uploadId, completed, reporter.signal);
+}
