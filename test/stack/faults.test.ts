@@ -122,6 +122,8 @@ describe('a region whose storage is down', () => {
       let pending: { activityId: string; attempt: number; lastFailure?: { message?: string | null } | null } | undefined;
       await waitUntil('a retried pending activity in southeastasia', async () => {
         const activities = ((await replication.describe()).raw.pendingActivities ?? []) as Array<NonNullable<typeof pending>>;
+        // westeurope announced from inside its activity, whose completion reaches the server a moment later.
+        if (activities.some((activity) => activity.activityId === 'westeurope')) return false;
         // westeurope is done: the one activity still pending is southeastasia's.
         expect(activities.map((activity) => activity.activityId)).toEqual(['southeastasia']);
         pending = activities[0];
