@@ -31,33 +31,36 @@ export async function hashInParts(
     inFlight.push(running);
     if (inFlight.length >= PARTS_IN_FLIGHT) await inFlight.shift();
   };
+  // Each part is one buffer of partSize, filled as chunks arrive: no chunk is kept, and nothing is copied twice.
   let held: (() => void) | null = null;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  let part: Buffer | null = null;
+  let filled = 0;
   let bytes = 0;
   let partNumber = 1;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      held ??= await budget.take(partSize, signal);
       hash.update(chunk);
       bytes += chunk.length;
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      while (pendingBytes >= partSize) {
-        const joined = Buffer.concat(pending, pendingBytes);
-        const giveBack = held!;
-        held = null;
-        await hand(joined.subarray(0, partSize), partNumber++, giveBack);
-        const rest = joined.subarray(partSize);
-        pending = rest.length > 0 ? [rest] : [];
-        pendingBytes = rest.length;
-        if (rest.length > 0) held = await budget.take(partSize, signal);
+      for (let offset = 0; offset < chunk.length; ) {
+        if (part === null) {
+          held = await budget.take(partSize, signal);
+          part = Buffer.allocUnsafe(partSize);
+          filled = 0;
+        }
+        const copied = chunk.copy(part, filled, offset, Math.min(chunk.length, offset + partSize - filled));
+        filled += copied;
+        offset += copied;
+        if (filled === partSize) {
+          const [full, giveBack] = [part, held!];
+          [part, held] = [null, null];
+          await hand(full, partNumber++, giveBack);
+        }
       }
     }
-    if (pendingBytes > 0 || partNumber === 1) {
-      const giveBack = held ?? (await budget.take(pendingBytes, signal));
+    if (part !== null || partNumber === 1) {
+      const giveBack = held ?? (await budget.take(0, signal));
       held = null;
-      await hand(Buffer.concat(pending, pendingBytes), partNumber, giveBack);
+      await hand(part === null ? Buffer.alloc(0) : part.subarray(0, filled), partNumber, giveBack);
     }
     await Promise.all(inFlight);
   } finally {
