@@ -6,12 +6,13 @@ import { createAnnounceActivities, type Announcer } from './announce';
 import { createBackfillActivities } from './backfill';
 import { createBlobActivities, createBlobCopier } from './blobs';
 import { ByteBudget } from './byte-budget';
+import { createCachePurgeActivities } from './cache-purge';
 import { SourceVerifications } from './source-verifications';
 import { createManifestActivities } from './manifests';
 import type { WorkerMetrics } from './metrics';
+import { createPullCheckActivities } from './pull-check';
 import { createReconcileActivities } from './reconcile';
 import { createRegionReplicationActivities } from './region-replication';
-import { createRegistryCheckActivities } from './registry-checks';
 import type { Storages } from './storage';
 import { createTagActivities } from './tags';
 
@@ -29,10 +30,12 @@ export function createActivities({ config, storages, store, announcer, metrics }
   const copyBlob = createBlobCopier({ storages, store, partSize: config.replication.partSizeBytes, budget: partBudget, verifications, metrics });
   const manifests = createManifestActivities({ storages, store });
   const tags = createTagActivities({ storages, store });
-  const checks = createRegistryCheckActivities({ regions: new Map(config.regions.map((region) => [region.name, region])), store });
+  const regions = new Map(config.regions.map((region) => [region.name, region]));
+  const pullCheck = createPullCheckActivities({ regions });
+  const caches = createCachePurgeActivities({ regions, store });
   const announce = createAnnounceActivities({ announcer, store, metrics });
   return {
-    ...createRegionReplicationActivities({ store, copyBlob, manifests, tags, checks, announce }),
+    ...createRegionReplicationActivities({ store, copyBlob, manifests, tags, pullCheck, caches, announce }),
     ...createReconcileActivities({ config, storages, store }),
     ...createBackfillActivities({ config, storages, store }),
     // announceOutcome, a local activity of replicateChange; announceRegion and the rest are the
@@ -41,7 +44,8 @@ export function createActivities({ config, storages, store, announcer, metrics }
     ...manifests,
     ...createBlobActivities(copyBlob),
     ...tags,
-    ...checks,
+    ...pullCheck,
+    ...caches,
   };
 }
 
@@ -49,4 +53,5 @@ export type Activities = ReturnType<typeof createActivities>;
 export type { CopyBlobInput, CopyBlobResult, CopyProgress, CopyReporter } from './blobs';
 export type { ResolveSourceInput, ResolvedSource, SourceTagState, WriteManifestsInput } from './manifests';
 export type { ApplyDeleteInput, ApplyDeleteResult, MoveTagInput, MoveTagResult } from './tags';
-export type { PurgeCachesInput, VerifyPullInput, VerifyPullResult } from './registry-checks';
+export type { PurgeCachesInput } from './cache-purge';
+export type { VerifyPullInput, VerifyPullResult } from './pull-check';

@@ -24,9 +24,10 @@ import type { EventStore } from '../store/event-store';
 import { forEachLimited } from '../support/concurrency';
 import type { createAnnounceActivities } from './announce';
 import type { BlobCopier } from './blobs';
+import type { createCachePurgeActivities } from './cache-purge';
 import type { createManifestActivities, ResolvedSource } from './manifests';
 import { RegionHeartbeat } from './region-heartbeat';
-import type { createRegistryCheckActivities } from './registry-checks';
+import type { createPullCheckActivities } from './pull-check';
 import { SingleFlight } from './single-flight';
 import type { createTagActivities } from './tags';
 
@@ -45,11 +46,12 @@ export interface RegionReplicationDeps {
   copyBlob: BlobCopier;
   manifests: ReturnType<typeof createManifestActivities>;
   tags: ReturnType<typeof createTagActivities>;
-  checks: ReturnType<typeof createRegistryCheckActivities>;
+  pullCheck: ReturnType<typeof createPullCheckActivities>;
+  caches: ReturnType<typeof createCachePurgeActivities>;
   announce: ReturnType<typeof createAnnounceActivities>;
 }
 
-export function createRegionReplicationActivities({ store, copyBlob, manifests, tags, checks, announce }: RegionReplicationDeps) {
+export function createRegionReplicationActivities({ store, copyBlob, manifests, tags, pullCheck, caches, announce }: RegionReplicationDeps) {
   /** Whether this push should move the tag: the source tag holds our digest, and no newer push of it exists. */
   async function confirmSourceTag(request: ReplicationRequest, first: ResolvedSource, heartbeat: RegionHeartbeat, signal: AbortSignal): Promise<boolean> {
     heartbeat.phase('source-tag');
@@ -124,9 +126,9 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
       if (result.moved) movedTag = request.tag;
     }
     heartbeat.phase('purge');
-    await checks.purgeCaches({ ...ids, references: movedTag === null ? [digest] : [movedTag, digest] });
+    await caches.purgeCaches({ ...ids, references: movedTag === null ? [digest] : [movedTag, digest] });
     heartbeat.phase('verify');
-    const pulled = await checks.verifyPull({ targetRegion, repository: request.repository, tag: movedTag, graph: resolved.graph });
+    const pulled = await pullCheck.verifyPull({ targetRegion, repository: request.repository, tag: movedTag, graph: resolved.graph });
     // Announce the tag only while it still holds this digest; a newer push announces its own.
     return pulled.tagHoldsDigest ? movedTag : null;
   }
@@ -136,7 +138,7 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
     heartbeat.phase('tag');
     const result = await tags.applyDelete({ ...ids, occurredAt: request.occurredAt, tag: request.tag, digest: request.digest });
     heartbeat.phase('purge');
-    await checks.purgeCaches({ ...ids, references: [...result.removedTags, ...(request.digest === null ? [] : [request.digest])] });
+    await caches.purgeCaches({ ...ids, references: [...result.removedTags, ...(request.digest === null ? [] : [request.digest])] });
   }
 
   return {

@@ -1,13 +1,13 @@
 // What a user in the target region would see: a pull from that region's
-// registry, and the region's manifest caches. Completion is announced only
-// after the pull check passes (invariant 1, "announced ⇒ pullable").
+// registry. Completion is announced only after the pull check passes
+// (invariant 1, "announced ⇒ pullable").
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
-import type { RegionConfig } from '../domain/config';
 import { MANIFEST_ACCEPT, type ManifestGraph } from '../domain/manifest';
-import type { Digest, RepositoryName, Tag } from '../domain/reference';
-import type { EventStore } from '../store/event-store';
+import type { RepositoryName, Tag } from '../domain/reference';
+import { blobUrl, manifestUrl } from '../domain/registry-api';
+import { regionConfigOf, type RegionConfigs } from './region-configs';
 
 export interface VerifyPullInput {
   targetRegion: string;
@@ -26,20 +26,12 @@ export interface VerifyPullResult {
   tagHoldsDigest: boolean;
 }
 
-export interface PurgeCachesInput {
-  replicationId: number;
-  targetRegion: string;
-  repository: RepositoryName;
-  /** Tags and digests whose manifest URLs may be cached. */
-  references: Array<Tag | Digest>;
-}
-
 function notPullable(region: string, what: string): ApplicationFailure {
   return ApplicationFailure.retryable(`not pullable from ${region}: ${what}`, 'NotPullable');
 }
 
 async function fetchManifest(registry: string, repository: string, reference: string, signal: AbortSignal) {
-  const response = await fetch(`${registry}/v2/${repository}/manifests/${reference}`, {
+  const response = await fetch(manifestUrl(registry, repository, reference), {
     headers: { Accept: MANIFEST_ACCEPT },
     signal,
   });
@@ -47,13 +39,7 @@ async function fetchManifest(registry: string, repository: string, reference: st
   return { status: response.status, digestHeader: response.headers.get('docker-content-digest'), body };
 }
 
-export function createRegistryCheckActivities({ regions, store }: { regions: ReadonlyMap<string, RegionConfig>; store: EventStore }) {
-  const regionOf = (name: string): RegionConfig => {
-    const region = regions.get(name);
-    if (!region) throw new Error(`region ${name} is not configured`);
-    return region;
-  };
-
+export function createPullCheckActivities({ regions }: { regions: RegionConfigs }) {
   return {
     /**
      * Pulls the image from the region's registry as a client would: the root by
@@ -61,7 +47,7 @@ export function createRegistryCheckActivities({ regions, store }: { regions: Rea
      */
     async verifyPull(input: VerifyPullInput): Promise<VerifyPullResult> {
       const signal = Context.current().cancellationSignal;
-      const registry = regionOf(input.targetRegion).registryUrl;
+      const registry = regionConfigOf(regions, input.targetRegion).registryUrl;
       const root = await fetchManifest(registry, input.repository, input.graph.root, signal);
       const actualRoot = `sha256:${createHash('sha256').update(root.body).digest('hex')}`;
       if (root.status !== 200 || actualRoot !== input.graph.root) {
@@ -84,7 +70,7 @@ export function createRegistryCheckActivities({ regions, store }: { regions: Rea
           if (child.status !== 200) throw notPullable(input.targetRegion, `child manifest ${manifest.digest} answered ${child.status}`);
         }),
         ...input.graph.blobs.map(async (blob) => {
-          const response = await fetch(`${registry}/v2/${input.repository}/blobs/${blob.digest}`, { method: 'HEAD', signal });
+          const response = await fetch(blobUrl(registry, input.repository, blob.digest), { method: 'HEAD', signal });
           const length = Number(response.headers.get('content-length'));
           if (response.status !== 200 || length !== blob.size) {
             throw notPullable(input.targetRegion, `HEAD blob ${blob.digest} answered ${response.status} with ${length} bytes, expected ${blob.size}`);
@@ -92,24 +78,6 @@ export function createRegistryCheckActivities({ regions, store }: { regions: Rea
         }),
       ]);
       return { tagHoldsDigest };
-    },
-
-    /** PURGEs the manifest URLs of the references from every cache of the region (all Accept variants). */
-    async purgeCaches(input: PurgeCachesInput): Promise<void> {
-      const signal = Context.current().cancellationSignal;
-      const urls: string[] = [];
-      for (const cache of regionOf(input.targetRegion).cachePurgeUrls) {
-        for (const reference of input.references) {
-          const url = `${cache.replace(/\/$/, '')}/v2/${input.repository}/manifests/${reference}`;
-          const response = await fetch(url, { method: 'PURGE', signal });
-          await response.arrayBuffer();
-          if (response.status !== 200) {
-            throw ApplicationFailure.retryable(`PURGE ${url} answered ${response.status}`, 'CachePurgeFailed');
-          }
-          urls.push(url);
-        }
-      }
-      await store.append({ type: 'CachePurged', replicationId: input.replicationId, region: input.targetRegion, data: { urls } });
     },
   };
 }
