@@ -4,7 +4,7 @@
 import { planBackfill, type BackfillItem, type BackfillPlan, type BackfillScope } from '../domain/backfill';
 import type { ResolvedConfig } from '../domain/config';
 import type { EventStore } from '../store/event-store';
-import { recordObservation, type Recorded } from '../store/replications';
+import { recordObservation, type Recorded } from '../store/observations';
 import { storedTags } from './reconcile';
 import type { Storages } from './storage';
 

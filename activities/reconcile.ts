@@ -6,7 +6,7 @@ import { findDrift, type Drift, type RecordedTag, type StoredTag } from '../doma
 import { parseRepositoryName, type Digest, type RepositoryName, type Tag } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
 import { recordedTags } from '../store/projection-reads';
-import { recordObservation, type Recorded } from '../store/replications';
+import { recordObservation, type Recorded } from '../store/observations';
 import type { RegionStorage, Storages } from './storage';
 
 async function listTags(storage: RegionStorage, prefix: string): Promise<StoredTag[]> {

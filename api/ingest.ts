@@ -20,7 +20,7 @@ import { parseAcrWebhook } from '../domain/notifications/acr';
 import { parseDistributionEnvelope } from '../domain/notifications/distribution';
 import { NotificationError, type RegistryEvent } from '../domain/notifications/event';
 import { parseHarborWebhook } from '../domain/notifications/harbor';
-import { acceptEvent, type ActionableEvent, type ReplicationStarter } from './replications';
+import { acceptEvent, type ActionableEvent, type ReplicationStarter } from './accept-event';
 import type { ApiMetrics } from './metrics';
 
 /** JSON media types beside application/json that registries send. */

@@ -6,7 +6,7 @@ import type { EventFeed } from '../store/event-feed';
 import { ApiError, ingestRoutes, UNSUPPORTED_MEDIA_TYPE_MESSAGE } from './ingest';
 import { metricsRoutes, type ApiMetrics } from './metrics';
 import { documentedOperations, openApiDocument } from './openapi';
-import type { ReplicationStarter } from './replications';
+import type { ReplicationStarter } from './accept-event';
 import { statusRoutes } from './status';
 import { waitRoutes } from './wait';
 

@@ -7,7 +7,7 @@ import type { ResolvedConfig } from '../domain/config';
 import type { DeleteDigestEvent, DeleteTagEvent, PushEvent } from '../domain/notifications/event';
 import { CONTROL_TASK_QUEUE, REPLICATION_WORKFLOW, replicationStartOptions, type ReplicationRequest } from '../domain/workflow-contract';
 import type { EventStore } from '../store/event-store';
-import { recordObservation } from '../store/replications';
+import { recordObservation } from '../store/observations';
 import type { replicateChange } from '../workflows/index';
 
 export type ActionableEvent = PushEvent | DeleteDigestEvent | DeleteTagEvent;
