@@ -33,7 +33,14 @@ export const searchAttributes = {
   phase: defineSearchAttributeKey('FerryPhase', SearchAttributeType.KEYWORD),
   pendingRegions: defineSearchAttributeKey('FerryPendingRegions', SearchAttributeType.KEYWORD_LIST),
   failedRegions: defineSearchAttributeKey('FerryFailedRegions', SearchAttributeType.KEYWORD_LIST),
-  pushSeq: defineSearchAttributeKey('FerryPushSeq', SearchAttributeType.INT),
+  /** The replication's id in the event store (its `#N`); sorts replications in the order Ferry recorded them. */
+  replicationId: defineSearchAttributeKey('FerryReplicationId', SearchAttributeType.INT),
+  /**
+   * The earlier name of FerryReplicationId (it held the replication id, not a push
+   * sequence). Set only by replicateToRegion children of workflows started before
+   * the rename; stays registered until they have closed (README "Upgrading").
+   */
+  legacyPushSeq: defineSearchAttributeKey('FerryPushSeq', SearchAttributeType.INT),
   lastProgressAt: defineSearchAttributeKey('FerryLastProgressAt', SearchAttributeType.DATETIME),
 } as const;
 
@@ -166,7 +173,7 @@ export function replicationStartOptions(request: ReplicationRequest) {
       { key: searchAttributes.sourceRegion, value: request.sourceRegion },
       { key: searchAttributes.phase, value: 'replicate' },
       { key: searchAttributes.pendingRegions, value: request.targetRegions },
-      { key: searchAttributes.pushSeq, value: request.replicationId },
+      { key: searchAttributes.replicationId, value: request.replicationId },
       { key: searchAttributes.lastProgressAt, value: new Date(request.observedAt) },
     ] as SearchAttributePair[],
   };

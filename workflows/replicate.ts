@@ -139,7 +139,7 @@ export async function replicatePush(request: ReplicationRequest): Promise<{ succ
             ...(request.digest ? [{ key: searchAttributes.digest, value: request.digest }] : []),
             { key: searchAttributes.sourceRegion, value: request.sourceRegion },
             { key: searchAttributes.pendingRegions, value: [targetRegion] },
-            { key: searchAttributes.pushSeq, value: request.replicationId },
+            { key: searchAttributes.legacyPushSeq, value: request.replicationId },
             // Set at start, so a child whose first task never runs (control worker down) still shows in `ferry stuck`.
             { key: searchAttributes.lastProgressAt, value: new Date() },
           ] as SearchAttributePair[],
