@@ -379,9 +379,23 @@ start_temporal_postgres() {
     ((SECONDS < deadline)) || die "the default namespace was not created within ${START_TIMEOUT}s"
     sleep 1
   done
-  local name type
+}
+
+# Registers every search attribute domain/workflow-contract.ts declares that the
+# namespace lacks: start-dev registers its flags only with a new database, and
+# an attribute added since (a rename, say) must exist before workflows set it.
+register_search_attributes() {
+  local registered name type deadline=$((SECONDS + START_TIMEOUT))
+  # Right after a start the frontend may answer health before the namespace is loaded.
+  until registered=$("$BIN_DIR/temporal" operator search-attribute list -n default --address "$TEMPORAL_ADDRESS" 2>&1); do
+    ((SECONDS < deadline)) || die "listing Temporal's search attributes failed: $registered"
+    sleep 0.5
+  done
   while IFS='=' read -r name type; do
-    "$BIN_DIR/temporal" operator search-attribute create --name "$name" --type "$type" -n default --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1 || true
+    grep -qw "$name" <<<"$registered" && continue
+    log "registering search attribute $name ($type)"
+    "$BIN_DIR/temporal" operator search-attribute create --name "$name" --type "$type" -n default --address "$TEMPORAL_ADDRESS" >/dev/null ||
+      die "registering search attribute $name failed"
   done < <(cd "$ROOT" && "$TSX" stack/search-attributes.ts | grep '=')
 }
 
@@ -459,6 +473,7 @@ cmd_up() {
   ensure_nats
 
   if [ "$TEMPORAL_STORE" = postgres ]; then start_temporal_postgres; else start_temporal; fi
+  register_search_attributes
   for entry in "${S3_ENDPOINTS[@]}"; do
     read -r name port access_env secret_env <<<"$entry"
     start_s3 "$name" "$port" "$access_env" "$secret_env"
