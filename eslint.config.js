@@ -6,7 +6,7 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = builtinModules.flatMap((name) => [name, `node:${name}`]);
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.stack/**', 'bench/results/**'] },
+  { ignores: ['node_modules/**', '.stack/**', '.build/**', 'bench/results/**'] },
   {
     files: ['**/*.ts'],
     extends: [tseslint.configs.base],

@@ -113,6 +113,13 @@ install_node_modules() {
   fi
 }
 
+# The workflow bundle, built once here rather than at every worker start (workers/bundle.ts).
+build_workflow_bundle() {
+  log "building the workflow bundle"
+  (cd "$ROOT" && npm run --silent build:workflows >"$LOG_DIR/build-workflows.log" 2>&1) ||
+    die "building the workflow bundle failed; see $LOG_DIR/build-workflows.log"
+}
+
 install_all() {
   mkdir -p "$BIN_DIR" "$LOG_DIR"
   install_apt_packages
@@ -122,6 +129,7 @@ install_all() {
     install_go_tool $tool
   done
   install_node_modules
+  build_workflow_bundle
 }
 
 # ---------------------------------------------------------------- topology

@@ -2,32 +2,17 @@
 // the announce activities) and one per region queue (that region's storage,
 // registry and cache work). Production runs the region workers near their
 // region (config `worker.queues`); locally one process serves every queue.
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundlePath } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index';
 import { CONTROL_TASK_QUEUE, regionTaskQueue } from '../domain/workflow-contract';
+import { workflowBundlePath } from './bundle';
 import { activityInterceptors } from './telemetry';
 
-let bundle: Promise<WorkflowBundle> | undefined;
+let bundle: Promise<WorkflowBundlePath> | undefined;
 
-/** Bundles workflow code once per process, in a child process (workers/bundle.ts). */
-export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= (async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'ferry-workflows-'));
-    try {
-      const output = join(directory, 'workflows.js');
-      const script = fileURLToPath(new URL('./bundle.ts', import.meta.url));
-      await promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), script, output]);
-      return { code: await readFile(output, 'utf8') };
-    } finally {
-      await rm(directory, { recursive: true, force: true });
-    }
-  })();
+/** The workflow bundle built by `npm run build:workflows`, rebuilt once per process if stale (workers/bundle.ts). */
+export function workflowBundle(): Promise<WorkflowBundlePath> {
+  bundle ??= workflowBundlePath().then((codePath) => ({ codePath }));
   return bundle;
 }
 

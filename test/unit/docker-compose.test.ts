@@ -128,3 +128,34 @@ describe('docker-compose.yml', () => {
     expect(registered).toEqual(searchAttributeFlags());
   });
 });
+
+/** Every top-level folder a file reaches through relative imports, starting from `entries`. */
+function foldersImportedFrom(entries: string[]): Set<string> {
+  const root = new URL('../../', import.meta.url);
+  const seen = new Set<string>();
+  const queue = [...entries];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const [, specifier] of readFileSync(new URL(file, root), 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.\.?\/[^']+)'/g)) {
+      const resolved = new URL(specifier!, new URL(file, root)).pathname.slice(root.pathname.length);
+      queue.push(resolved.endsWith('.ts') || resolved.endsWith('.sql') ? resolved : `${resolved}.ts`);
+    }
+  }
+  return new Set([...seen].map((file) => file.split('/')[0]!));
+}
+
+describe('the Ferry image of docker-compose.yml', () => {
+  const dockerfile = (compose as unknown as { 'x-ferry': { build: { dockerfile_inline: string } } })['x-ferry'].build.dockerfile_inline;
+  const copied = new Set([...dockerfile.matchAll(/^COPY (\S+) \S+$/gm)].map((match) => match[1]!));
+
+  it('copies every folder the api and the worker import', () => {
+    const needed = foldersImportedFrom(['api/main.ts', 'workers/main.ts', 'workers/bundle.ts', 'workflows/index.ts']);
+    expect([...needed].filter((folder) => !copied.has(folder))).toEqual([]);
+  });
+
+  it('builds the workflow bundle once, into the image', () => {
+    expect(dockerfile).toMatch(/^RUN npm run build:workflows$/m);
+  });
+});
