@@ -2,12 +2,12 @@
 // their links into a target region, in Distribution's own write order.
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import { createHash } from 'node:crypto';
 import { ManifestError, resolveManifestGraph, type ManifestGraph } from '../domain/manifest';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import { FailureType } from '../domain/workflow-contract';
 import type { EventStore } from '../store/event-store';
-import { storageOf, type RegionStorage, type Storages } from './storage';
+import { RegionRepository } from './repository';
+import { storageOf, type Storages } from './storage';
 
 export interface ResolveSourceInput {
   replicationId: number;
@@ -37,38 +37,28 @@ export interface WriteManifestsInput {
   graph: ManifestGraph;
 }
 
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-/** A manifest's bytes from a region's storage, verified against its digest. */
-async function readVerifiedManifest(storage: RegionStorage, repository: RepositoryName, digest: Digest): Promise<Uint8Array> {
-  const signal = Context.current().cancellationSignal;
-  if ((await storage.readLink(storage.layout.revisionLink(repository, digest), signal)) === null) {
-    throw ApplicationFailure.nonRetryable(
-      `manifest ${digest} is not in ${repository} in ${storage.region.name} (deleted since the push?)`,
-      FailureType.sourceManifestMissing,
-    );
+/** A manifest's bytes from a region's repository, verified against its digest; a final failure otherwise. */
+async function readVerifiedManifest(repository: RegionRepository, digest: Digest): Promise<Uint8Array> {
+  const read = await repository.getManifest(digest, Context.current().cancellationSignal);
+  switch (read.found) {
+    case 'ok':
+      return read.bytes;
+    case 'not-linked':
+      throw ApplicationFailure.nonRetryable(
+        `manifest ${digest} is not in ${repository.name} in ${repository.region} (deleted since the push?)`,
+        FailureType.sourceManifestMissing,
+      );
+    case 'no-data':
+      throw ApplicationFailure.nonRetryable(`manifest ${digest} has no data in ${repository.region}`, FailureType.sourceManifestMissing);
+    case 'corrupt':
+      throw ApplicationFailure.nonRetryable(`manifest ${digest} in ${repository.region} is corrupt: its bytes hash to ${read.actual}`, FailureType.sourceManifestCorrupt);
   }
-  const bytes = await storage.getSmall(storage.layout.blobData(digest), signal);
-  if (bytes === null) {
-    throw ApplicationFailure.nonRetryable(`manifest ${digest} has no data in ${storage.region.name}`, FailureType.sourceManifestMissing);
-  }
-  const actual = sha256(bytes);
-  if (actual !== digest) {
-    throw ApplicationFailure.nonRetryable(
-      `manifest ${digest} in ${storage.region.name} is corrupt: its bytes hash to ${actual}`,
-      FailureType.sourceManifestCorrupt,
-    );
-  }
-  return bytes;
 }
 
 export function createManifestActivities({ storages, store }: { storages: Storages; store: EventStore }) {
   async function sourceTagState(input: ResolveSourceInput): Promise<SourceTagState> {
     if (input.tag === null) return { sourceTagDigest: null, supersededBy: null };
-    const source = storageOf(storages, input.sourceRegion);
-    const sourceTagDigest = await source.readLink(source.layout.tagCurrentLink(input.repository, input.tag));
+    const sourceTagDigest = await new RegionRepository(storageOf(storages, input.sourceRegion), input.repository).tagged(input.tag);
     const supersededBy = await store.newerHolder(store.pool, input.sourceRegion, input.repository, input.tag, input);
     return { sourceTagDigest, supersededBy };
   }
@@ -78,9 +68,9 @@ export function createManifestActivities({ storages, store }: { storages: Storag
 
     /** The manifest graph of the pushed digest, read and verified from the source region. */
     async resolveSource(input: ResolveSourceInput): Promise<ResolvedSource> {
-      const source = storageOf(storages, input.sourceRegion);
+      const source = new RegionRepository(storageOf(storages, input.sourceRegion), input.repository);
       try {
-        const graph = await resolveManifestGraph(input.digest, (digest) => readVerifiedManifest(source, input.repository, digest));
+        const graph = await resolveManifestGraph(input.digest, (digest) => readVerifiedManifest(source, digest));
         await store.append({
           type: 'SourceResolved',
           replicationId: input.replicationId,
@@ -101,17 +91,12 @@ export function createManifestActivities({ storages, store }: { storages: Storag
      */
     async writeManifests(input: WriteManifestsInput): Promise<void> {
       const signal = Context.current().cancellationSignal;
-      const source = storageOf(storages, input.sourceRegion);
-      const target = storageOf(storages, input.targetRegion);
-      for (const blob of input.graph.blobs) {
-        await target.writeLink(target.layout.layerLink(input.repository, blob.digest), blob.digest, signal);
-      }
+      const source = new RegionRepository(storageOf(storages, input.sourceRegion), input.repository);
+      const target = new RegionRepository(storageOf(storages, input.targetRegion), input.repository);
+      // Links are independent of each other: written at once. Manifests go one by one, children first.
+      await Promise.all(input.graph.blobs.map((blob) => target.linkBlob(blob.digest, signal)));
       for (const manifest of input.graph.manifests) {
-        const dataKey = target.layout.blobData(manifest.digest);
-        if ((await target.head(dataKey, signal))?.size !== manifest.size) {
-          await target.put(dataKey, await readVerifiedManifest(source, input.repository, manifest.digest), signal);
-        }
-        await target.writeLink(target.layout.revisionLink(input.repository, manifest.digest), manifest.digest, signal);
+        await target.putManifest(manifest, () => readVerifiedManifest(source, manifest.digest), signal);
       }
       await store.append({
         type: 'ManifestsWritten',

@@ -5,9 +5,9 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { PoolClient } from 'pg';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
-import { parseTag } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
-import { storageOf, type RegionStorage, type Storages } from './storage';
+import { RegionRepository } from './repository';
+import { storageOf, type Storages } from './storage';
 
 export interface MoveTagInput {
   replicationId: number;
@@ -43,32 +43,22 @@ function heldByNewer(store: EventStore, sql: PoolClient, input: { replicationId:
   return store.newerHolder(sql, input.targetRegion, input.repository, input.tag, input);
 }
 
-/** Removes a tag's keys if no newer replication holds it; true when removed. */
-async function removeTag(store: EventStore, target: RegionStorage, input: ApplyDeleteInput, tag: Tag): Promise<boolean> {
+/** Untags if no newer replication holds the tag; true when removed. */
+async function removeTag(store: EventStore, target: RegionRepository, input: ApplyDeleteInput, tag: Tag): Promise<boolean> {
   return store.withTagLock(input.targetRegion, input.repository, tag, async (sql) => {
     if ((await heldByNewer(store, sql, { ...input, tag })) !== null) return false;
-    await target.deletePrefix(target.layout.tagPrefix(input.repository, tag));
+    await target.untag(tag);
     return true;
   });
-}
-
-/** Tags of a repository in a region whose current link points at `digest`. */
-async function tagsPointingAt(target: RegionStorage, repository: RepositoryName, digest: Digest): Promise<Tag[]> {
-  const tags: Tag[] = [];
-  for (const name of await target.listChildren(target.layout.tagsPrefix(repository))) {
-    const tag = parseTag(name);
-    if ((await target.readLink(target.layout.tagCurrentLink(repository, tag))) === digest) tags.push(tag);
-  }
-  return tags;
 }
 
 export function createTagActivities({ storages, store }: { storages: Storages; store: EventStore }) {
   return {
     /** Points the target's tag at `digest`, last of all writes, unless a newer push holds it. */
     async moveTag(input: MoveTagInput): Promise<MoveTagResult> {
-      const target = storageOf(storages, input.targetRegion);
+      const target = new RegionRepository(storageOf(storages, input.targetRegion), input.repository);
       const signal = Context.current().cancellationSignal;
-      if ((await target.readLink(target.layout.revisionLink(input.repository, input.digest), signal)) !== input.digest) {
+      if (!(await target.hasManifest(input.digest, signal))) {
         // Never point a tag at a manifest the region cannot serve.
         throw ApplicationFailure.retryable(`manifest ${input.digest} is not yet in ${input.repository} in ${input.targetRegion}`, 'ManifestNotInTarget');
       }
@@ -79,8 +69,7 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
           await store.append({ type: 'TagSuperseded', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, newerReplicationId: heldBy } }, sql);
           return { moved: false, heldBy };
         }
-        await target.writeLink(target.layout.tagIndexLink(input.repository, input.tag, input.digest), input.digest, signal);
-        await target.writeLink(target.layout.tagCurrentLink(input.repository, input.tag), input.digest, signal);
+        await target.tag(input.tag, input.digest, signal);
         await store.append({ type: 'TagReplicated', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, digest: input.digest, occurredAt: input.occurredAt } }, sql);
         return { moved: true, heldBy: null };
       });
@@ -91,21 +80,19 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
      * every tag pointing at it, or else a blob's link in the repository).
      */
     async applyDelete(input: ApplyDeleteInput): Promise<ApplyDeleteResult> {
-      const target = storageOf(storages, input.targetRegion);
+      const target = new RegionRepository(storageOf(storages, input.targetRegion), input.repository);
       const result: ApplyDeleteResult = { removedTags: [], removedManifest: false, removedLayerLink: false };
       if (input.digest === null && input.tag !== null) {
         if (await removeTag(store, target, input, input.tag)) result.removedTags.push(input.tag);
       } else if (input.digest !== null) {
-        const revisionLink = target.layout.revisionLink(input.repository, input.digest);
-        const layerLink = target.layout.layerLink(input.repository, input.digest);
-        if ((await target.readLink(revisionLink)) !== null) {
-          for (const tag of await tagsPointingAt(target, input.repository, input.digest)) {
+        if (await target.hasManifest(input.digest)) {
+          for (const tag of await target.lookup(input.digest)) {
             if (await removeTag(store, target, input, tag)) result.removedTags.push(tag);
           }
-          await target.deleteKeys([revisionLink]);
+          await target.unlinkManifest(input.digest);
           result.removedManifest = true;
-        } else if ((await target.readLink(layerLink)) !== null) {
-          await target.deleteKeys([layerLink]);
+        } else if (await target.linksBlob(input.digest)) {
+          await target.unlinkBlob(input.digest);
           result.removedLayerLink = true;
         }
       }

@@ -1,0 +1,103 @@
+// One repository in one region's storage, with the verbs Distribution's
+// registry/storage gives it: link a blob into it (linkedBlobStore), get and
+// put a manifest (manifestStore: data, then the revision link), tag, untag and
+// look up tags (tagStore). Keys come from the layout, bytes from RegionStorage;
+// the activities around these verbs only fence, call and record.
+import { createHash } from 'node:crypto';
+import { parseTag, type Digest, type RepositoryName, type Tag } from '../domain/reference';
+import type { RegionStorage } from './storage';
+
+/** What a manifest read found: its verified bytes, or why there are none. */
+export type ManifestRead =
+  | { found: 'ok'; bytes: Uint8Array }
+  | { found: 'not-linked' | 'no-data' }
+  | { found: 'corrupt'; actual: string };
+
+function sha256(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+export class RegionRepository {
+  constructor(
+    readonly storage: RegionStorage,
+    readonly name: RepositoryName,
+  ) {}
+
+  get region(): string {
+    return this.storage.region.name;
+  }
+
+  private get layout() {
+    return this.storage.layout;
+  }
+
+  /** Links a blob (present in the region) into the repository: its _layers link. */
+  async linkBlob(digest: Digest, signal?: AbortSignal): Promise<void> {
+    await this.storage.writeLink(this.layout.layerLink(this.name, digest), digest, signal);
+  }
+
+  /** Whether the repository links the blob. */
+  async linksBlob(digest: Digest, signal?: AbortSignal): Promise<boolean> {
+    return (await this.storage.readLink(this.layout.layerLink(this.name, digest), signal)) !== null;
+  }
+
+  /** Removes the repository's link to a blob (the blob's data stays, as Distribution's blob delete does). */
+  async unlinkBlob(digest: Digest): Promise<void> {
+    await this.storage.deleteKeys([this.layout.layerLink(this.name, digest)]);
+  }
+
+  /** Whether the repository holds the manifest: its revision link names the digest. */
+  async hasManifest(digest: Digest, signal?: AbortSignal): Promise<boolean> {
+    return (await this.storage.readLink(this.layout.revisionLink(this.name, digest), signal)) === digest;
+  }
+
+  /** A manifest of the repository, read and checked against its digest. */
+  async getManifest(digest: Digest, signal?: AbortSignal): Promise<ManifestRead> {
+    if ((await this.storage.readLink(this.layout.revisionLink(this.name, digest), signal)) === null) return { found: 'not-linked' };
+    const bytes = await this.storage.getSmall(this.layout.blobData(digest), signal);
+    if (bytes === null) return { found: 'no-data' };
+    const actual = sha256(bytes);
+    return actual === digest ? { found: 'ok', bytes } : { found: 'corrupt', actual };
+  }
+
+  /**
+   * Puts a manifest: its data (unless present with its size), then its revision
+   * link, in Distribution's order. `bytes` is read only when the data is absent.
+   */
+  async putManifest(manifest: { digest: Digest; size: number }, bytes: () => Promise<Uint8Array>, signal?: AbortSignal): Promise<void> {
+    const dataKey = this.layout.blobData(manifest.digest);
+    if ((await this.storage.head(dataKey, signal))?.size !== manifest.size) await this.storage.put(dataKey, await bytes(), signal);
+    await this.storage.writeLink(this.layout.revisionLink(this.name, manifest.digest), manifest.digest, signal);
+  }
+
+  /** Removes the manifest from the repository: its revision link. */
+  async unlinkManifest(digest: Digest): Promise<void> {
+    await this.storage.deleteKeys([this.layout.revisionLink(this.name, digest)]);
+  }
+
+  /** The digest the tag points at; null when there is no such tag. */
+  async tagged(tag: Tag, signal?: AbortSignal): Promise<Digest | null> {
+    return this.storage.readLink(this.layout.tagCurrentLink(this.name, tag), signal);
+  }
+
+  /** Points the tag at a digest: the index link, then the current link (the write a pull sees). */
+  async tag(tag: Tag, digest: Digest, signal?: AbortSignal): Promise<void> {
+    await this.storage.writeLink(this.layout.tagIndexLink(this.name, tag, digest), digest, signal);
+    await this.storage.writeLink(this.layout.tagCurrentLink(this.name, tag), digest, signal);
+  }
+
+  /** Removes the tag: every key under it. */
+  async untag(tag: Tag): Promise<void> {
+    await this.storage.deletePrefix(this.layout.tagPrefix(this.name, tag));
+  }
+
+  /** The tags whose current link points at `digest`. */
+  async lookup(digest: Digest): Promise<Tag[]> {
+    const tags: Tag[] = [];
+    for (const name of await this.storage.listChildren(this.layout.tagsPrefix(this.name))) {
+      const tag = parseTag(name);
+      if ((await this.tagged(tag)) === digest) tags.push(tag);
+    }
+    return tags;
+  }
+}
