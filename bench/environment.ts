@@ -5,10 +5,10 @@
 // its notification relay there (bench/relay.ts) and runs Ferry's api behind it
 // on FERRY_API_PORT, so it decides when Ferry hears about a push and can keep
 // the skopeo baseline's pushes into westeurope and southeastasia away from it.
-import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import pg from 'pg';
 import { configSchema, loadConfig, type RegionConfig, type ResolvedConfig } from '../domain/config';
+import { localEnv } from '../support/local-env';
 
 export const repoRoot = new URL('../', import.meta.url).pathname;
 export const benchWorkDir = `${repoRoot}.stack/bench`;
@@ -19,13 +19,8 @@ export const SOURCE_REGION = 'eastus';
 
 /** stack/local.env, then the caller's environment, then FERRY_CONFIG naming the bench configuration. */
 export function benchEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(`${repoRoot}stack/local.env`, 'utf8').split('\n')) {
-    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (match) env[match[1]!] = match[2]!;
-  }
   return {
-    ...env,
+    ...localEnv(),
     ...(process.env as Record<string, string>),
     FERRY_CONFIG: benchConfigPath,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

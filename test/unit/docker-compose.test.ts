@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configSchema, LOCAL_REGIONS, resolveConfig } from '../../domain/config';
 import { searchAttributeFlags } from '../../domain/workflow-contract';
+import { localEnv } from '../../support/local-env';
 
 interface ComposeService {
   ports?: string[];
@@ -44,11 +45,6 @@ function localS3Endpoints(): Map<string, string> {
     if (!names.has(region.s3.endpoint)) names.set(region.s3.endpoint, `s3-${String.fromCharCode(97 + names.size)}`);
   }
   return names;
-}
-
-function localEnv(): Record<string, string> {
-  const lines = read('stack/local.env').split('\n').filter((line) => /^[A-Z_][A-Z0-9_]*=/.test(line));
-  return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
 }
 
 const composeConfig = resolveConfig(JSON.parse(compose.configs['ferry-config']!.content), localEnv());
