@@ -6,8 +6,8 @@
 // on FERRY_API_PORT, so it decides when Ferry hears about a push and can keep
 // the skopeo baseline's pushes into westeurope and southeastasia away from it.
 import { mkdir, writeFile } from 'node:fs/promises';
-import pg from 'pg';
 import { configSchema, loadConfig, type RegionConfig, type ResolvedConfig } from '../domain/config';
+import { recreateDatabase } from '../store/databases';
 import { localEnv } from '../support/local-env';
 
 export const repoRoot = new URL('../', import.meta.url).pathname;
@@ -39,18 +39,10 @@ export function notificationAddress(): { host: string; port: number } {
  * nothing of earlier runs' buckets) and the api behind the relay.
  */
 export async function prepareFerryConfig(): Promise<ResolvedConfig> {
-  const devUrl = configSchema.parse({}).postgresUrl;
-  const admin = new pg.Client({ connectionString: devUrl.replace(/\/[^/]*$/, '/postgres') });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${BENCH_DATABASE}`);
-  } finally {
-    await admin.end();
-  }
+  const postgresUrl = await recreateDatabase(configSchema.parse({}).postgresUrl, BENCH_DATABASE);
   await mkdir(benchWorkDir, { recursive: true });
   const config = {
-    postgresUrl: devUrl.replace(/\/[^/]*$/, `/${BENCH_DATABASE}`),
+    postgresUrl,
     ingest: { port: FERRY_API_PORT },
     reconcile: { scheduled: false },
     logLevel: 'warn',

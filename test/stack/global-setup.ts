@@ -4,8 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import pg from 'pg';
 import { configSchema } from '../../domain/config';
+import { recreateDatabase } from '../../store/databases';
 import { repoRoot, TEST_DATABASE, testConfigPath } from '../support/env';
 import { pidOf, portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
 
@@ -21,17 +21,9 @@ async function terminateLeftoverWorkflows(): Promise<void> {
 
 /** Every run starts from an empty event store, in its own database beside the dev one. */
 async function freshDatabase(): Promise<void> {
-  const devUrl = configSchema.parse({}).postgresUrl;
-  const admin = new pg.Client({ connectionString: devUrl.replace(/\/[^/]*$/, '/postgres') });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${TEST_DATABASE} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${TEST_DATABASE}`);
-  await admin.end();
+  const postgresUrl = await recreateDatabase(configSchema.parse({}).postgresUrl, TEST_DATABASE);
   mkdirSync(`${repoRoot}.stack/run`, { recursive: true });
-  writeFileSync(
-    testConfigPath,
-    JSON.stringify({ postgresUrl: devUrl.replace(/\/[^/]*$/, `/${TEST_DATABASE}`), reconcile: { scheduled: false, settleSeconds: 1 } }, null, 2),
-  );
+  writeFileSync(testConfigPath, JSON.stringify({ postgresUrl, reconcile: { scheduled: false, settleSeconds: 1 } }, null, 2));
 }
 
 export async function setup(): Promise<void> {
