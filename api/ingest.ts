@@ -20,6 +20,7 @@ import { parseAcrWebhook } from '../domain/notifications/acr';
 import { parseDistributionEnvelope } from '../domain/notifications/distribution';
 import { NotificationError, type RegistryEvent } from '../domain/notifications/event';
 import { parseHarborWebhook } from '../domain/notifications/harbor';
+import { errors } from './openapi';
 import { acceptEvent, type ActionableEvent, type ReplicationStarter } from './accept-event';
 import type { ApiMetrics } from './metrics';
 
@@ -79,7 +80,26 @@ export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarte
 
   app.post<{ Params: { format: string; region: string } }>(
     '/v1/notifications/:format/:region',
-    { bodyLimit: deps.config.ingest.maxBodyBytes },
+    {
+      bodyLimit: deps.config.ingest.maxBodyBytes,
+      // Not validated by schema: authentication answers first (401), then the region and format (404).
+      schema: {
+        params: {
+          type: 'object',
+          properties: {
+            format: { type: 'string', description: `the registry's notification format: ${[...PARSERS.keys()].join(', ')}` },
+            region: { type: 'string', description: 'the configured region whose registry sent it' },
+          },
+        },
+      },
+      config: {
+        doc: {
+          summary: 'a registry notification from the registry of <region>',
+          bearer: true,
+          responses: { '202': { description: 'recorded and started, or acknowledged and ignored' }, ...errors(400, 401, 404, 413, 415, 503) },
+        },
+      },
+    },
     async (request, reply: FastifyReply) => {
       if (!authorized(request, deps.config.ingest.token)) {
         throw new ApiError(401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required');

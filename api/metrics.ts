@@ -43,5 +43,7 @@ export function createApiMetrics({ config, store }: { config: ResolvedConfig; st
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;
 
 export async function metricsRoutes(app: FastifyInstance, { metrics }: { metrics: ApiMetrics }): Promise<void> {
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/metrics', { config: { doc: { summary: 'Prometheus metrics (text exposition format)', responses: { '200': { description: 'metrics' } } } } }, async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 }

@@ -9,8 +9,61 @@ import { formatImageReference, InvalidReferenceError, parseDigest, parseReposito
 import type { EventStore } from '../store/event-store';
 import { newestPushOf, regionsOf, replicationsPage, type RegionRow, type ReplicationRow } from '../store/projection-reads';
 import { ApiError } from './ingest';
+import { errors, type ParameterSchema } from './openapi';
 
 const REGION_STATES = ['pending', 'copying', 'replicated', 'failed'] as const;
+
+const regionStatusSchema = {
+  type: 'object',
+  properties: {
+    state: { type: 'string', enum: REGION_STATES },
+    blobsCopied: { type: 'integer' },
+    blobsSkipped: { type: 'integer' },
+    bytesCopied: { type: 'integer', description: 'bytes of the blobs this replication copied into the region' },
+    bytesSkipped: { type: 'integer', description: 'bytes of the blobs the region already held' },
+    bytesDone: { type: 'integer', description: 'copied and skipped, or more while a large blob is moving' },
+    bytesTotal: { type: ['integer', 'null'] },
+    tagMoved: { type: 'boolean' },
+    replicatedAt: { type: ['string', 'null'], format: 'date-time' },
+    lagSeconds: { type: ['number', 'null'], description: 'push observed → replicated in this region' },
+    failure: { type: ['string', 'null'] },
+  },
+};
+
+const replicationSchema = {
+  type: 'object',
+  properties: {
+    replicationId: { type: 'integer' },
+    kind: { type: 'string', enum: ['push', 'delete-digest', 'delete-tag'] },
+    repository: { type: 'string' },
+    tag: { type: ['string', 'null'] },
+    digest: { type: ['string', 'null'] },
+    sourceRegion: { type: 'string' },
+    workflowId: { type: 'string', description: 'the workflow in the Temporal UI' },
+    observedAt: { type: 'string', format: 'date-time' },
+    outcome: { type: 'string', enum: ['pending', 'succeeded', 'partial', 'failed'] },
+    finishedAt: { type: ['string', 'null'], format: 'date-time' },
+    regions: { type: 'object', additionalProperties: regionStatusSchema },
+  },
+};
+
+/** repository with exactly one of tag and digest: the query of /v1/status and /v1/wait. */
+export const referenceQuery = {
+  repository: { type: 'string', description: 'repository name' },
+  tag: { type: 'string', description: 'a tag (or give digest)' },
+  digest: { type: 'string', description: 'a digest (or give tag)' },
+} as const;
+
+const replicationsQuery: ParameterSchema = {
+  type: 'object',
+  properties: {
+    repository: { type: 'string', description: 'only this repository' },
+    state: { type: 'string', enum: REGION_STATES, description: 'only those with a region in this state' },
+    region: { type: 'string', description: 'only those with this target region' },
+    limit: { type: 'integer', minimum: 1, maximum: 500, default: 50, description: 'page size' },
+    before: { type: 'integer', minimum: 1, description: 'page cursor: replication id' },
+  },
+};
 
 /** A region's state and bytes done: what landed, or more while a large blob is moving (then it is copying). */
 export function liveRegionState(row: RegionRow): { state: string; bytesDone: number } {
@@ -35,6 +88,8 @@ function regionStatus(replication: ReplicationRow, row: RegionRow) {
     state,
     blobsCopied: row.blobs_copied,
     blobsSkipped: row.blobs_skipped,
+    bytesCopied: Number(row.bytes_copied),
+    bytesSkipped: Number(row.bytes_skipped),
     bytesDone,
     bytesTotal: replication.total_blob_bytes === null ? null : Number(replication.total_blob_bytes),
     tagMoved: row.tag_moved,
@@ -61,41 +116,70 @@ function replicationView(replication: ReplicationRow, regions: RegionRow[]) {
 }
 
 export async function statusRoutes(app: FastifyInstance, { store }: { store: EventStore }): Promise<void> {
-  app.get<{ Querystring: { repository?: string; tag?: string; digest?: string } }>('/v1/status', async (request) => {
-    const { tag, digest } = request.query;
-    const repository = validated(() => parseRepositoryName(request.query.repository));
-    if ((tag === undefined) === (digest === undefined)) {
-      throw new ApiError(400, 'INVALID_QUERY', 'give exactly one of tag and digest');
-    }
-    const reference: ImageReference = tag !== undefined ? { repository, tag: validated(() => parseTag(tag)) } : { repository, digest: validated(() => parseDigest(digest)) };
-    const replication = await newestPushOf(store, reference);
-    if (!replication) throw new ApiError(404, 'NOT_FOUND', `no push of ${formatImageReference(reference)} was observed`);
-    return replicationView(replication, (await regionsOf(store, [replication.id])).get(replication.id) ?? []);
-  });
+  app.get<{ Querystring: { repository: string; tag?: string; digest?: string } }>(
+    '/v1/status',
+    {
+      schema: { querystring: { type: 'object', properties: referenceQuery, required: ['repository'] } },
+      config: {
+        doc: {
+          summary: 'the newest push of repository:tag or repository@digest, region by region',
+          responses: { '200': { description: 'status', schema: replicationSchema }, ...errors(400, 404) },
+        },
+      },
+    },
+    async (request) => {
+      const { tag, digest } = request.query;
+      const repository = validated(() => parseRepositoryName(request.query.repository));
+      if ((tag === undefined) === (digest === undefined)) {
+        throw new ApiError(400, 'INVALID_QUERY', 'give exactly one of tag and digest');
+      }
+      const reference: ImageReference = tag !== undefined ? { repository, tag: validated(() => parseTag(tag)) } : { repository, digest: validated(() => parseDigest(digest)) };
+      const replication = await newestPushOf(store, reference);
+      if (!replication) throw new ApiError(404, 'NOT_FOUND', `no push of ${formatImageReference(reference)} was observed`);
+      return replicationView(replication, (await regionsOf(store, [replication.id])).get(replication.id) ?? []);
+    },
+  );
 
-  app.get<{ Querystring: { repository?: string; state?: string; region?: string; limit?: string; before?: string } }>('/v1/replications', async (request) => {
-    const { state, region } = request.query;
-    const repository = request.query.repository === undefined ? null : validated(() => parseRepositoryName(request.query.repository));
-    if (state !== undefined && !(REGION_STATES as readonly string[]).includes(state)) {
-      throw new ApiError(400, 'INVALID_QUERY', `state must be one of ${REGION_STATES.join(', ')}`);
-    }
-    const limit = Number(request.query.limit ?? 50);
-    const before = Number(request.query.before ?? Number.MAX_SAFE_INTEGER);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ApiError(400, 'INVALID_QUERY', 'limit must be an integer from 1 to 500');
-    if (!Number.isSafeInteger(before)) throw new ApiError(400, 'INVALID_QUERY', 'before must be a replication id');
-    const found = await replicationsPage(store, { repository, state: state ?? null, region: region ?? null, before, limit });
-    const regions = await regionsOf(store, found.map((row) => row.id));
-    const items = found.map((row) => replicationView(row, regions.get(row.id) ?? []));
-    const last = items.at(-1);
-    const query = Object.entries({ ...request.query, before: String(last?.replicationId) }).filter((entry): entry is [string, string] => entry[1] !== undefined);
-    return { items, next: items.length === limit ? `/v1/replications?${new URLSearchParams(query)}` : null };
-  });
+  app.get<{ Querystring: { repository?: string; state?: (typeof REGION_STATES)[number]; region?: string; limit: number; before?: number } }>(
+    '/v1/replications',
+    {
+      schema: { querystring: replicationsQuery },
+      config: {
+        doc: {
+          summary: 'replications, newest first',
+          responses: {
+            '200': { description: 'a page', schema: { type: 'object', properties: { items: { type: 'array', items: replicationSchema }, next: { type: ['string', 'null'] } } } },
+            ...errors(400),
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { state, region, limit } = request.query;
+      const repository = request.query.repository === undefined ? null : validated(() => parseRepositoryName(request.query.repository));
+      const before = request.query.before ?? Number.MAX_SAFE_INTEGER;
+      const found = await replicationsPage(store, { repository, state: state ?? null, region: region ?? null, before, limit });
+      const regions = await regionsOf(store, found.map((row) => row.id));
+      const items = found.map((row) => replicationView(row, regions.get(row.id) ?? []));
+      const last = items.at(-1);
+      const query = Object.entries({ ...request.query, before: last?.replicationId })
+        .filter((entry) => entry[1] !== undefined)
+        .map(([key, value]): [string, string] => [key, String(value)]);
+      return { items, next: items.length === limit ? `/v1/replications?${new URLSearchParams(query)}` : null };
+    },
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/replications/:id/events', async (request) => {
-    const id = Number(request.params.id);
-    if (!Number.isSafeInteger(id) || id < 1) throw new ApiError(400, 'INVALID_QUERY', 'the replication id must be a positive integer');
-    const events = await store.eventsOf(id);
-    if (events.length === 0) throw new ApiError(404, 'NOT_FOUND', `replication ${id} does not exist`);
-    return { replicationId: id, events: events.map((event) => ({ seq: event.seq, type: event.type, region: event.region, data: event.data, recordedAt: event.recordedAt.toISOString() })) };
-  });
+  app.get<{ Params: { id: number } }>(
+    '/v1/replications/:id/events',
+    {
+      schema: { params: { type: 'object', properties: { id: { type: 'integer', minimum: 1, description: 'the replication id' } }, required: ['id'] } },
+      config: { doc: { summary: 'the event history of one replication', responses: { '200': { description: 'events in order' }, ...errors(400, 404) } } },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const events = await store.eventsOf(id);
+      if (events.length === 0) throw new ApiError(404, 'NOT_FOUND', `replication ${id} does not exist`);
+      return { replicationId: id, events: events.map((event) => ({ seq: event.seq, type: event.type, region: event.region, data: event.data, recordedAt: event.recordedAt.toISOString() })) };
+    },
+  );
 }

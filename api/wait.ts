@@ -16,19 +16,54 @@ import type { EventFeed } from '../store/event-feed';
 import type { EventStore } from '../store/event-store';
 import { ApiError } from './ingest';
 import { newestPushOf, pushesOfDigest, regionsOf, type ReplicationRow } from '../store/projection-reads';
-import { liveRegionState, validated } from './status';
+import { errors, type ParameterSchema } from './openapi';
+import { liveRegionState, referenceQuery, validated } from './status';
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 const MAX_TIMEOUT_SECONDS = 60;
 
 export interface WaitQuery {
-  repository?: string;
+  repository: string;
   tag?: string;
   digest?: string;
-  regions?: string;
+  regions: string;
   after?: string;
-  timeout?: string;
+  timeout: number;
 }
+
+const waitQuery: ParameterSchema = {
+  type: 'object',
+  properties: {
+    ...referenceQuery,
+    regions: { type: 'string', description: 'comma-separated regions' },
+    after: { type: 'string', description: 'the version last seen: hold until the status differs' },
+    timeout: { type: 'number', minimum: 0, maximum: MAX_TIMEOUT_SECONDS, default: DEFAULT_TIMEOUT_SECONDS, description: 'seconds to hold the request' },
+  },
+  required: ['repository', 'regions'],
+};
+
+const regionProgressSchema = {
+  type: 'object',
+  properties: {
+    state: { type: 'string', enum: ['unobserved', 'pending', 'copying', 'replicated', 'failed'] },
+    replicationId: { type: ['integer', 'null'] },
+    bytesDone: { type: 'integer' },
+    bytesTotal: { type: ['integer', 'null'] },
+    replicatedAt: { type: ['string', 'null'], format: 'date-time' },
+    lagSeconds: { type: ['number', 'null'] },
+    failure: { type: ['string', 'null'] },
+  },
+};
+
+const waitStatusSchema = {
+  type: 'object',
+  properties: {
+    reference: { type: 'string' },
+    state: { type: 'string', enum: ['waiting', 'replicated', 'failed'] },
+    version: { type: 'string', description: 'pass as `after` to hold the next request until something changes' },
+    regions: { type: 'object', additionalProperties: regionProgressSchema },
+  },
+};
 
 export interface WaitResponse extends WaitStatus {
   reference: string;
@@ -40,15 +75,11 @@ function parseWaitQuery(config: ResolvedConfig, query: WaitQuery): { reference: 
   const reference: ImageReference =
     query.tag !== undefined ? { repository, tag: validated(() => parseTag(query.tag)) } : { repository, digest: validated(() => parseDigest(query.digest)) };
   const known = config.regions.map((region) => region.name);
-  const regions = [...new Set((query.regions ?? '').split(',').filter(Boolean))];
+  const regions = [...new Set(query.regions.split(',').filter(Boolean))];
   if (regions.length === 0) throw new ApiError(400, 'INVALID_QUERY', `give regions, a comma-separated list of ${known.join(', ')}`);
   const unknown = regions.filter((region) => !known.includes(region));
   if (unknown.length > 0) throw new ApiError(400, 'UNKNOWN_REGION', `unknown region(s) ${unknown.join(', ')}; Ferry knows ${known.join(', ')}`);
-  const timeout = Number(query.timeout ?? DEFAULT_TIMEOUT_SECONDS);
-  if (!Number.isFinite(timeout) || timeout < 0 || timeout > MAX_TIMEOUT_SECONDS) {
-    throw new ApiError(400, 'INVALID_QUERY', `timeout must be a number of seconds from 0 to ${MAX_TIMEOUT_SECONDS}`);
-  }
-  return { reference, regions, timeoutMs: timeout * 1000 };
+  return { reference, regions, timeoutMs: query.timeout * 1000 };
 }
 
 /** The pushes that can satisfy the wait: the newest push of the tag, or every push of the digest. */
@@ -78,7 +109,12 @@ async function pushesOf(store: EventStore, reference: ImageReference): Promise<P
 }
 
 export async function waitRoutes(app: FastifyInstance, { config, store, feed }: { config: ResolvedConfig; store: EventStore; feed: EventFeed }): Promise<void> {
-  app.get<{ Querystring: WaitQuery }>('/v1/wait', async (request, reply): Promise<WaitResponse> => {
+  const doc = {
+    summary:
+      'long poll: answers once repository:tag (its newest push) or repository@digest is replicated in every region asked, fails in one, changes from `after`, or `timeout` passes',
+    responses: { '200': { description: 'the status, state waiting when the timeout passed first', schema: waitStatusSchema }, ...errors(400) },
+  };
+  app.get<{ Querystring: WaitQuery }>('/v1/wait', { schema: { querystring: waitQuery }, config: { doc } }, async (request, reply): Promise<WaitResponse> => {
     const { reference, regions, timeoutMs } = parseWaitQuery(config, request.query);
     const label = formatImageReference(reference);
     const deadline = Date.now() + timeoutMs;

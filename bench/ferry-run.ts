@@ -5,7 +5,6 @@
 // replicated on NATS. Before its worker stops, the phase counts what the
 // replication cost Temporal (bench/temporal-cost.ts).
 import { Client, Connection } from '@temporalio/client';
-import pg from 'pg';
 import type { ResolvedConfig } from '../domain/config';
 import { Announcements } from './announcements';
 import type { RegionBucket } from './buckets';
@@ -56,34 +55,43 @@ async function pushSet(set: ImageSet, host: string, repository: string, concurre
   await forEachLimited(set.images, concurrency, (image) => pushFromLayout(set.layoutDir, image.tag, host, repository));
 }
 
-/** Ferry's own account of the bytes it moved, from its projections and events. */
-async function regionBytes(config: ResolvedConfig, repository: string, sharedLayer: string): Promise<RegionBytes[]> {
-  const db = new pg.Client({ connectionString: config.postgresUrl });
-  await db.connect();
-  try {
-    const totals = await db.query<{ region: string; blobs_copied: string; bytes_copied: string; blobs_skipped: string; bytes_skipped: string }>(
-      `SELECT rr.region, sum(rr.blobs_copied) AS blobs_copied, sum(rr.bytes_copied) AS bytes_copied,
-              sum(rr.blobs_skipped) AS blobs_skipped, sum(rr.bytes_skipped) AS bytes_skipped
-       FROM replication_regions rr JOIN replications r ON r.id = rr.replication_id
-       WHERE r.repository = $1 GROUP BY rr.region ORDER BY rr.region`,
-      [repository],
-    );
-    const copies = await db.query<{ region: string; copies: string }>(
-      `SELECT e.region, count(*) AS copies FROM events e JOIN replications r ON r.id = e.replication_id
-       WHERE e.type = 'BlobCopied' AND r.repository = $1 AND e.data->>'digest' = $2 GROUP BY e.region`,
-      [repository, sharedLayer],
-    );
-    return totals.rows.map((row) => ({
-      region: row.region,
-      blobsCopied: Number(row.blobs_copied),
-      bytesCopied: Number(row.bytes_copied),
-      blobsSkipped: Number(row.blobs_skipped),
-      bytesSkipped: Number(row.bytes_skipped),
-      sharedLayerCopies: Number(copies.rows.find((copy) => copy.region === row.region)?.copies ?? 0),
-    }));
-  } finally {
-    await db.end();
+interface ReplicationsPage {
+  items: Array<{ replicationId: number; regions: Record<string, { blobsCopied: number; blobsSkipped: number; bytesCopied: number; bytesSkipped: number }> }>;
+  next: string | null;
+}
+
+async function apiGet<T>(path: string): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${FERRY_API_PORT}${path}`);
+  if (!response.ok) throw new Error(`GET ${path} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+/** Ferry's own account of the bytes it moved, read through its status API (/v1/replications and each one's events). */
+async function regionBytes(repository: string, sharedLayer: string): Promise<RegionBytes[]> {
+  const byRegion = new Map<string, RegionBytes>();
+  const ids: number[] = [];
+  for (let path: string | null = `/v1/replications?${new URLSearchParams({ repository, limit: '500' })}`; path !== null; ) {
+    const page: ReplicationsPage = await apiGet<ReplicationsPage>(path);
+    for (const item of page.items) {
+      ids.push(item.replicationId);
+      for (const [region, done] of Object.entries(item.regions)) {
+        const sum = byRegion.get(region) ?? { region, blobsCopied: 0, bytesCopied: 0, blobsSkipped: 0, bytesSkipped: 0, sharedLayerCopies: 0 };
+        sum.blobsCopied += done.blobsCopied;
+        sum.bytesCopied += done.bytesCopied;
+        sum.blobsSkipped += done.blobsSkipped;
+        sum.bytesSkipped += done.bytesSkipped;
+        byRegion.set(region, sum);
+      }
+    }
+    path = page.next;
   }
+  await forEachLimited(ids, 8, async (id) => {
+    const { events } = await apiGet<{ events: Array<{ type: string; region: string | null; data: { digest?: string } }> }>(`/v1/replications/${id}/events`);
+    for (const event of events) {
+      if (event.type === 'BlobCopied' && event.data.digest === sharedLayer && event.region !== null) byRegion.get(event.region)!.sharedLayerCopies++;
+    }
+  });
+  return [...byRegion.values()].sort((a, b) => a.region.localeCompare(b.region));
 }
 
 async function startFerry(profileDir?: string): Promise<{ api: FerryProcess; worker: FerryProcess }> {
@@ -142,7 +150,7 @@ export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
       lagSeconds,
       api: apiUsage,
       worker: workerUsage,
-      bytes: await regionBytes(config, repository, input.sharedLayer),
+      bytes: await regionBytes(repository, input.sharedLayer),
       temporal: await withTemporal(config, (temporal) => readTemporalCost(temporal, repository)),
     };
   } finally {
