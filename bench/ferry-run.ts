@@ -10,7 +10,7 @@ import { Announcements } from './announcements';
 import type { RegionBucket } from './buckets';
 import { FERRY_API_PORT, prepareFerryConfig } from './environment';
 import type { ImageSet } from './images';
-import { FerryProcess, portOpen, waitUntil } from './processes';
+import { MeasuredFerryProcess, portOpen, waitUntil } from './processes';
 import { copyMethod } from './raw-copy';
 import type { NotificationRelay } from './relay';
 import type { FerryRun, RegionBytes } from './results';
@@ -94,9 +94,9 @@ async function regionBytes(repository: string, sharedLayer: string): Promise<Reg
   return [...byRegion.values()].sort((a, b) => a.region.localeCompare(b.region));
 }
 
-async function startFerry(profileDir?: string): Promise<{ api: FerryProcess; worker: FerryProcess }> {
-  const worker = FerryProcess.start('worker', profileDir);
-  const api = FerryProcess.start('api', profileDir);
+async function startFerry(profileDir?: string): Promise<{ api: MeasuredFerryProcess; worker: MeasuredFerryProcess }> {
+  const worker = MeasuredFerryProcess.start('worker', profileDir);
+  const api = MeasuredFerryProcess.start('api', profileDir);
   await waitUntil(`Ferry's api answering on :${FERRY_API_PORT} (log: .stack/logs/bench-api.log)`, async () => {
     if (!api.running || !worker.running) throw new Error('a Ferry process exited; see .stack/logs/bench-api.log and bench-worker.log');
     return portOpen(FERRY_API_PORT);

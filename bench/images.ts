@@ -2,7 +2,7 @@
 // image a tag of the layout, blobs stored once), for skopeo to push.
 //
 // A layer is a gzip'd tar of one file of AES-CTR bytes keyed by the layer's
-// seed (the same construction as test/support/oci-image.ts), so content is
+// seed (support/seeded-tar.ts, as the tests' images), so content is
 // incompressible and identical seeds give identical digests. Configs and
 // manifests are deterministic too, so a shape always yields the same set of
 // blobs: the layout is kept under .stack/bench/images/ and reused by the next
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zlib } from 'node:zlib';
-import { tap, tarChunks } from '../test/support/oci-image';
+import { tap, tarChunks } from '../support/seeded-tar';
 import { distinctLayers, type PlannedImage, type PlannedLayer } from './shape';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';

@@ -1,15 +1,13 @@
 // Ferry's api and worker as the bench runs them: real processes from this
 // checkout (as `npm run api` / `npm run worker` would), with the bench's
 // configuration, measured through /proc while a phase runs.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
-import { benchEnv, repoRoot } from './environment';
+import { spawnFerry, stopPid, type FerryRole } from '../support/processes';
+import { benchEnv } from './environment';
 
-export type FerryRole = 'api' | 'worker';
+export type { FerryRole } from '../support/processes';
 
-const ENTRIES: Record<FerryRole, string> = { api: 'api/main.ts', worker: 'workers/main.ts' };
 const CLOCK_TICKS_PER_SECOND = 100;
 
 export interface ProcessUsage {
@@ -21,9 +19,10 @@ export interface ProcessUsage {
   peakRssMB: number;
 }
 
-export { portOpen, waitUntil } from '../test/support/processes';
+export { portOpen, waitUntil } from '../support/processes';
 
-export class FerryProcess {
+/** One of the bench's Ferry processes, measured through /proc while a phase runs. */
+export class MeasuredFerryProcess {
   private cpuAtStart = 0;
   private rssAtStartMB = 0;
 
@@ -33,13 +32,9 @@ export class FerryProcess {
   ) {}
 
   /** Starts the process, logging to .stack/logs/bench-<role>.log; with `profileDir`, under the V8 CPU profiler. */
-  static start(role: FerryRole, profileDir?: string): FerryProcess {
-    mkdirSync(`${repoRoot}.stack/logs`, { recursive: true });
-    const log = openSync(`${repoRoot}.stack/logs/bench-${role}.log`, 'a');
-    const profiling = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${role}.cpuprofile`];
-    const child = spawn(process.execPath, [...profiling, '--import', 'tsx', ENTRIES[role]], { cwd: repoRoot, env: benchEnv(), stdio: ['ignore', log, log] });
-    closeSync(log);
-    return new FerryProcess(role, child);
+  static start(role: FerryRole, profileDir?: string): MeasuredFerryProcess {
+    const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${role}.cpuprofile`];
+    return new MeasuredFerryProcess(role, spawnFerry(role, { env: benchEnv(), logName: `bench-${role}`, nodeArgs }));
   }
 
   get running(): boolean {
@@ -62,10 +57,8 @@ export class FerryProcess {
   async stop(): Promise<void> {
     if (!this.running) return;
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    await stopPid(this.child.pid!);
     await exited;
-    clearTimeout(timer);
   }
 
   private async statusMB(field: 'VmRSS' | 'VmHWM'): Promise<number> {

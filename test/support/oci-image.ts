@@ -10,14 +10,15 @@
 //   <layoutDir>/oci-layout
 //   <layoutDir>/index.json            -> the manifest (or index), tagged <tag>
 //   <layoutDir>/blobs/sha256/<hex>    -> layers, config, manifest(s)
-import { createCipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zlib } from 'node:zlib';
+import { tap, tarChunks } from '../../support/seeded-tar';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -201,48 +202,4 @@ async function writeLayer(layoutDir: string, spec: LayerSpec): Promise<{ blob: B
   const digest = `sha256:${blobHash.digest('hex')}`;
   await rename(temporary, blobPath(layoutDir, digest));
   return { blob: { digest, size: blobSize }, diffId: `sha256:${tarHash.digest('hex')}` };
-}
-
-/** Passes chunks through, showing each to `observe` (hashing, counting). Also used by bench/. */
-export function tap(observe: (chunk: Buffer) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      observe(chunk);
-      callback(null, chunk);
-    },
-  });
-}
-
-const TAR_BLOCK = 512;
-const CHUNK = 1 << 20;
-
-/** A one-file ustar archive with fixed metadata, so identical seeds give identical bytes. Also used by bench/. */
-export function* tarChunks(name: string, size: number, seed: string): Generator<Buffer> {
-  yield tarHeader(name, size);
-  const key = createHash('sha256').update(seed).digest().subarray(0, 16);
-  const keystream = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
-  const zeros = Buffer.alloc(CHUNK);
-  for (let remaining = size; remaining > 0; remaining -= CHUNK) {
-    yield keystream.update(zeros.subarray(0, Math.min(CHUNK, remaining)));
-  }
-  const padding = (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
-  yield Buffer.alloc(padding + 2 * TAR_BLOCK);
-}
-
-function tarHeader(name: string, size: number): Buffer {
-  const header = Buffer.alloc(TAR_BLOCK);
-  const field = (offset: number, length: number, value: string) => header.write(value, offset, length, 'ascii');
-  const octal = (offset: number, length: number, value: number) => field(offset, length, `${value.toString(8).padStart(length - 1, '0')}\0`);
-  field(0, 100, name);
-  octal(100, 8, 0o644);
-  octal(108, 8, 0);
-  octal(116, 8, 0);
-  octal(124, 12, size);
-  octal(136, 12, 0);
-  header.fill(' ', 148, 156);
-  field(156, 1, '0');
-  field(257, 8, 'ustar\u000000');
-  const checksum = header.reduce((sum, byte) => sum + byte, 0);
-  field(148, 8, `${checksum.toString(8).padStart(6, '0')}\0 `);
-  return header;
 }
