@@ -19,7 +19,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ManifestGraph } from '../domain/manifest';
 import type { Digest, Tag } from '../domain/reference';
-import type { RegionOutcome, RegionReplication, ReplicationRequest } from '../domain/workflow-contract';
+import { regionMessageIds, type RegionOutcome, type RegionReplication, type ReplicationRequest } from '../domain/workflow-contract';
 import type { EventStore } from '../store/event-store';
 import { forEachLimited } from '../support/concurrency';
 import type { createAnnounceActivities } from './announce';
@@ -146,14 +146,7 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
     async replicateIntoRegion({ request, targetRegion }: RegionReplication): Promise<RegionOutcome> {
       const context = Context.current();
       const heartbeat = new RegionHeartbeat(context, store, request, targetRegion);
-      const message = {
-        replicationId: request.replicationId,
-        region: targetRegion,
-        sourceRegion: request.sourceRegion,
-        repository: request.repository,
-        digest: request.digest,
-        observedAt: request.observedAt,
-      };
+      const message = regionMessageIds(request, targetRegion);
       let outcome: RegionOutcome;
       try {
         if (request.kind === 'push') {

@@ -44,6 +44,18 @@ export const searchAttributes = {
   lastProgressAt: defineSearchAttributeKey('FerryLastProgressAt', SearchAttributeType.DATETIME),
 } as const;
 
+/** What every NATS message about one region of a replication names: the replication, the region, its source and digest. */
+export function regionMessageIds(request: ReplicationRequest, region: string) {
+  return {
+    replicationId: request.replicationId,
+    region,
+    sourceRegion: request.sourceRegion,
+    repository: request.repository,
+    digest: request.digest,
+    observedAt: request.observedAt,
+  };
+}
+
 /** `temporal server start-dev --search-attribute` values, e.g. `FerryRepository=Keyword`. */
 export function searchAttributeFlags(): string[] {
   const typeNames: Record<string, string> = {

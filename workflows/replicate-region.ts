@@ -16,7 +16,7 @@ import {
 import type { Activities } from '../activities/index';
 import type { ManifestGraph } from '../domain/manifest';
 import type { Digest, Tag } from '../domain/reference';
-import { regionTaskQueue, searchAttributes, type ReplicationPhase, type ReplicationRequest } from '../domain/workflow-contract';
+import { regionMessageIds, regionTaskQueue, searchAttributes, type ReplicationPhase, type ReplicationRequest } from '../domain/workflow-contract';
 
 export interface RegionReplicationInput {
   request: ReplicationRequest;
@@ -122,14 +122,7 @@ async function replicateDeleteInto(input: RegionReplicationInput, acts: ReturnTy
 export async function replicateToRegion(input: RegionReplicationInput): Promise<void> {
   const { request, targetRegion } = input;
   const acts = regionActivities(targetRegion);
-  const message = {
-    replicationId: request.replicationId,
-    region: targetRegion,
-    sourceRegion: request.sourceRegion,
-    repository: request.repository,
-    digest: request.digest,
-    observedAt: request.observedAt,
-  };
+  const message = regionMessageIds(request, targetRegion);
   try {
     if (request.kind === 'push') {
       const movedTag = await replicatePushInto(input, acts);
