@@ -167,11 +167,13 @@ export class RegionStorage {
     return deleted;
   }
 
-  /** Deletes the given keys, up to 1000 a request (S3's limit for one DeleteObjects). */
+  /** Deletes the given keys, up to 1000 a request (S3's limit); a key S3 could not delete fails the call (DeleteObjects answers 200 regardless). */
   async deleteKeys(keys: readonly string[]): Promise<void> {
     for (let start = 0; start < keys.length; start += 1000) {
       const batch = keys.slice(start, start + 1000).map((Key) => ({ Key }));
-      await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+      const { Errors: failed = [] } = await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+      const first = failed[0];
+      if (first) throw new Error(`${this.region.name}: ${failed.length} key(s) not deleted, first ${first.Key}: ${first.Code} ${first.Message ?? ''}`.trim());
     }
   }
 

@@ -68,3 +68,14 @@ describe('RegionRepository', () => {
     expect(await repository.linksBlob(digest)).toBe(false);
   });
 });
+
+describe('RegionStorage.deleteKeys', () => {
+  it('fails when S3 answers 200 but names a key it could not delete', async () => {
+    // versitygw's posix backend refuses to delete a "directory" key that still has children.
+    const prefix = `${uniqueRepository('delete-errors')}/`;
+    await storage.put(`${prefix}dir/child`, new Uint8Array([1]));
+    await expect(storage.deleteKeys([`${prefix}dir/`])).rejects.toThrow(/westeurope: 1 key\(s\) not deleted, first .*dir\/: ErrDirectoryNotEmpty/);
+    await storage.deleteKeys([`${prefix}dir/child`]);
+    expect(await storage.head(`${prefix}dir/child`)).toBeNull();
+  });
+});
