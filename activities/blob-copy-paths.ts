@@ -54,7 +54,7 @@ async function smallStreamedCopy(source: RegionStorage, target: RegionStorage, i
   const verification = deps.verifications.begin(source.region.name, input.digest);
   try {
     const { stream, etag } = await openSource(source, input, signal);
-    const { hash, bytes, data } = await readHashed(stream);
+    const { hash, bytes, data } = await readHashed(stream, input.size);
     const actual = `sha256:${hash.digest('hex')}`;
     if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
     verification.verified(etag);

@@ -81,9 +81,17 @@ export async function hashStream(stream: Readable, onChunk: (chunk: Buffer, byte
   return { hash, bytes };
 }
 
-/** Reads a small stream whole (the caller took its size from the budget), hashing it. */
-export async function readHashed(stream: Readable): Promise<{ hash: Hash; bytes: number; data: Buffer }> {
-  const chunks: Buffer[] = [];
-  const { hash, bytes } = await hashStream(stream, (chunk) => chunks.push(chunk));
-  return { hash, bytes, data: Buffer.concat(chunks, bytes) };
+/**
+ * Reads a small stream whole into one buffer of `expected` bytes (the caller
+ * took that from the budget), hashing it; nothing is copied twice. A stream
+ * longer than expected is hashed to its end but keeps only `expected` bytes:
+ * its hash then cannot match, and the caller refuses it.
+ */
+export async function readHashed(stream: Readable, expected: number): Promise<{ hash: Hash; bytes: number; data: Buffer }> {
+  const data = Buffer.allocUnsafe(expected);
+  const { hash, bytes } = await hashStream(stream, (chunk, read) => {
+    const offset = read - chunk.length;
+    if (offset < expected) chunk.copy(data, offset, 0, Math.min(chunk.length, expected - offset));
+  });
+  return { hash, bytes, data: data.subarray(0, Math.min(bytes, expected)) };
 }

@@ -76,10 +76,22 @@ describe('hashInParts', () => {
 describe('readHashed', () => {
   it('returns the bytes whole with their hash', async () => {
     const data = bytesOf(PART + 17);
-    const read = await readHashed(streamOf(data));
+    const read = await readHashed(streamOf(data), data.length);
     expect(read.data).toEqual(data);
     expect(read.bytes).toBe(PART + 17);
     expect(read.hash.digest('hex')).toBe(sha256(data));
+  });
+
+  it.each([
+    ['shorter', 100, 90],
+    ['longer', 100, 110],
+    ['empty', 0, 0],
+  ])('a stream %s than expected: hashes all it read, keeps no more than expected', async (_name, expected, length) => {
+    const data = bytesOf(length);
+    const read = await readHashed(streamOf(data, 7), expected);
+    expect(read.bytes).toBe(length);
+    expect(read.hash.digest('hex')).toBe(sha256(data));
+    expect(read.data).toEqual(data.subarray(0, Math.min(length, expected)));
   });
 });
 
