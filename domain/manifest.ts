@@ -26,20 +26,18 @@ export function isManifestMediaType(value: unknown): value is ManifestMediaType 
   return (MANIFEST_MEDIA_TYPES as readonly unknown[]).includes(value);
 }
 
-/** A config or layer: copied as a blob, linked under `_layers`. */
-export interface BlobRef {
+/**
+ * An OCI content descriptor (image-spec descriptor.md), the one type for a
+ * config, a layer (both copied as blobs and linked under `_layers`), an
+ * index's child manifest, and a referrer's `subject`.
+ */
+export interface Descriptor {
+  mediaType: string;
   digest: Digest;
   size: number;
-  mediaType: string;
-  /** Foreign / non-distributable layer: the source may not hold it (§4.5); the caller decides. */
+  /** Layers only: foreign / non-distributable, the source may not hold it (§4.5); the caller decides. */
   urls?: string[];
-}
-
-/** A child manifest of an index, or the `subject` of a referrer. */
-export interface ManifestRef {
-  digest: Digest;
-  size: number;
-  mediaType: string;
+  /** Index children only: the platform the child is for. */
   platform?: Platform;
 }
 
@@ -50,14 +48,12 @@ export interface Platform {
 }
 
 export type ParsedManifest =
-  | { kind: 'image'; mediaType: ManifestMediaType; config: BlobRef; layers: BlobRef[]; subject?: ManifestRef }
-  | { kind: 'index'; mediaType: ManifestMediaType; manifests: ManifestRef[]; subject?: ManifestRef };
+  | { kind: 'image'; mediaType: ManifestMediaType; config: Descriptor; layers: Descriptor[]; subject?: Descriptor }
+  | { kind: 'index'; mediaType: ManifestMediaType; manifests: Descriptor[]; subject?: Descriptor };
 
-export interface ManifestNode {
-  digest: Digest;
+/** A manifest of the graph: its descriptor, and the blobs and children it names. */
+export interface ManifestNode extends Descriptor {
   mediaType: ManifestMediaType;
-  /** Byte length of the stored manifest. */
-  size: number;
   /** Config and layers (image manifests), each once. */
   blobDigests: Digest[];
   /** Child manifests (indexes), each once. */
@@ -70,7 +66,7 @@ export interface ManifestGraph {
   /** Post-order: every child before its parent, the root last. */
   manifests: ManifestNode[];
   /** Config and layers of every image in the graph, each digest once, configs first. */
-  blobs: BlobRef[];
+  blobs: Descriptor[];
   /** Sum of `blobs` sizes, including foreign layers the source may not hold. */
   totalBlobBytes: number;
 }
@@ -119,16 +115,16 @@ export function parseManifest(bytes: Uint8Array): ParsedManifest {
     throw new ManifestError('UNKNOWN_MEDIA_TYPE', `unrecognized manifest schemaVersion ${JSON.stringify(document.schemaVersion)}`);
   }
   const mediaType = detectMediaType(document);
-  const subject = document.subject == null ? undefined : parseManifestRef(document.subject, 'subject');
+  const subject = document.subject == null ? undefined : parseManifestDescriptor(document.subject, 'subject');
   const withSubject = subject === undefined ? {} : { subject };
   if (mediaType === OCI_INDEX || mediaType === DOCKER_MANIFEST_LIST) {
     const manifests = descriptorList(document.manifests, 'manifests').map((entry, i) =>
-      parseManifestRef(entry, `manifests[${i}]`),
+      parseManifestDescriptor(entry, `manifests[${i}]`),
     );
     return { kind: 'index', mediaType, manifests, ...withSubject };
   }
-  const config = parseBlobRef(document.config, 'config');
-  const layers = descriptorList(document.layers, 'layers').map((entry, i) => parseBlobRef(entry, `layers[${i}]`));
+  const config = parseBlobDescriptor(document.config, 'config');
+  const layers = descriptorList(document.layers, 'layers').map((entry, i) => parseBlobDescriptor(entry, `layers[${i}]`));
   return { kind: 'image', mediaType, config, layers, ...withSubject };
 }
 
@@ -162,7 +158,8 @@ function descriptorList(value: unknown, field: string): unknown[] {
   return value;
 }
 
-function parseBlobRef(value: unknown, field: string): BlobRef {
+/** A config or layer descriptor: `urls` kept when given. */
+function parseBlobDescriptor(value: unknown, field: string): Descriptor {
   const descriptor = parseDescriptor(value, field);
   const urls = (value as JsonObject).urls;
   if (urls === undefined || urls === null) return descriptor;
@@ -172,13 +169,14 @@ function parseBlobRef(value: unknown, field: string): BlobRef {
   return urls.length === 0 ? descriptor : { ...descriptor, urls };
 }
 
-function parseManifestRef(value: unknown, field: string): ManifestRef {
+/** A child or subject descriptor: `platform` kept when well-formed. */
+function parseManifestDescriptor(value: unknown, field: string): Descriptor {
   const descriptor = parseDescriptor(value, field);
   const platform = parsePlatform((value as JsonObject).platform);
   return platform === undefined ? descriptor : { ...descriptor, platform };
 }
 
-function parseDescriptor(value: unknown, field: string): { digest: Digest; size: number; mediaType: string } {
+function parseDescriptor(value: unknown, field: string): Descriptor {
   if (!isObject(value)) throw invalidDescriptor(field, 'must be an object');
   const { digest, size, mediaType } = value;
   if (typeof mediaType !== 'string') throw invalidDescriptor(`${field}.mediaType`, 'must be a string');
@@ -216,8 +214,8 @@ export async function resolveManifestGraph(
   readManifest: (digest: Digest) => Promise<Uint8Array>,
 ): Promise<ManifestGraph> {
   const manifests: ManifestNode[] = [];
-  const configs = new Map<Digest, BlobRef>();
-  const layers = new Map<Digest, BlobRef>();
+  const configs = new Map<Digest, Descriptor>();
+  const layers = new Map<Digest, Descriptor>();
   const visited = new Set<Digest>();
 
   // Children are read one after another: the order of `manifests` stays
@@ -248,7 +246,7 @@ export async function resolveManifestGraph(
     return manifest.mediaType;
   }
 
-  function addBlob(into: Map<Digest, BlobRef>, blob: BlobRef): void {
+  function addBlob(into: Map<Digest, Descriptor>, blob: Descriptor): void {
     if (configs.has(blob.digest) || layers.has(blob.digest)) return;
     into.set(blob.digest, blob);
     if (configs.size + layers.size > MAX_GRAPH_BLOBS) {
