@@ -33,10 +33,9 @@ export const MAX_SMALL_OBJECT_BYTES = 4 * 1024 * 1024;
 export type ObjectHead = { size: number; etag: string };
 /** A part of a multipart upload: its number, ETag and size. */
 export type UploadedPart = { partNumber: number; etag: string; size: number };
-/** One object of a listing. */
 export type ListedObject = { key: string; size: number; modifiedAt: Date };
 
-/** S3 answers 412 when a copy's source no longer has the ETag it was conditioned on. */
+/** 412: a copy's source no longer has the ETag it was conditioned on. */
 export function isPreconditionFailed(error: unknown): boolean {
   return error instanceof S3ServiceException && error.$metadata.httpStatusCode === 412;
 }
@@ -74,6 +73,8 @@ export class RegionStorage {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 1, // Temporal owns retries, so attempts are visible to operators.
+      // Expect: 100-continue (bodies ≥ 2 MiB) costs each part a new connection and a round trip.
+      expectContinueHeader: false,
     });
     return new RegionStorage(region, s3);
   }
