@@ -31,4 +31,10 @@ describe('the README layout table', () => {
     }
     expect(missing).toEqual([]);
   });
+
+  it('names only test files that exist, wherever in the README', () => {
+    const named = [...new Set([...readme.matchAll(/test\/(?:unit|stack)\/[\w.-]+\.test\.ts/g)].map((match) => match[0]))];
+    expect(named.length).toBeGreaterThan(0);
+    expect(named.filter((path) => !existsSync(new URL(path, root)))).toEqual([]);
+  });
 });
