@@ -5,8 +5,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { MANIFEST_ACCEPT, type ManifestGraph } from '../domain/manifest';
-import type { RepositoryName, Tag } from '../domain/reference';
+import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import { blobUrl, manifestUrl } from '../domain/registry-api';
+import { forEachLimited } from '../support/concurrency';
 import { regionConfigOf, type RegionConfigs } from './region-configs';
 
 export interface VerifyPullInput {
@@ -39,6 +40,9 @@ async function fetchManifest(registry: string, repository: string, reference: st
   return { status: response.status, digestHeader: response.headers.get('docker-content-digest'), body };
 }
 
+/** Registry requests one pull check keeps in flight. */
+const PULL_CHECKS_IN_FLIGHT = 16;
+
 export function createPullCheckActivities({ regions }: { regions: RegionConfigs }) {
   return {
     /**
@@ -48,35 +52,39 @@ export function createPullCheckActivities({ regions }: { regions: RegionConfigs 
     async verifyPull(input: VerifyPullInput): Promise<VerifyPullResult> {
       const signal = Context.current().cancellationSignal;
       const registry = regionConfigOf(regions, input.targetRegion).registryUrl;
-      const root = await fetchManifest(registry, input.repository, input.graph.root, signal);
-      const actualRoot = `sha256:${createHash('sha256').update(root.body).digest('hex')}`;
-      if (root.status !== 200 || actualRoot !== input.graph.root) {
-        throw notPullable(input.targetRegion, `GET ${input.repository}@${input.graph.root} answered ${root.status} with ${actualRoot}`);
-      }
       let tagHoldsDigest = false;
-      if (input.tag !== null) {
-        const tagged = await fetchManifest(registry, input.repository, input.tag, signal);
-        // 404: a newer delete of the tag won (deletes are fenced like moves); the digest is still announced.
-        if (tagged.status !== 200 && tagged.status !== 404) {
-          throw notPullable(input.targetRegion, `GET ${input.repository}:${input.tag} answered ${tagged.status}`);
+      const checkRoot = async () => {
+        const root = await fetchManifest(registry, input.repository, input.graph.root, signal);
+        const actualRoot = `sha256:${createHash('sha256').update(root.body).digest('hex')}`;
+        if (root.status !== 200 || actualRoot !== input.graph.root) {
+          throw notPullable(input.targetRegion, `GET ${input.repository}@${input.graph.root} answered ${root.status} with ${actualRoot}`);
         }
+      };
+      const checkTag = async (tag: Tag) => {
+        const tagged = await fetchManifest(registry, input.repository, tag, signal);
+        // 404: a newer delete of the tag won (deletes are fenced like moves); the digest is still announced.
+        if (tagged.status !== 200 && tagged.status !== 404) throw notPullable(input.targetRegion, `GET ${input.repository}:${tag} answered ${tagged.status}`);
         tagHoldsDigest = tagged.status === 200 && tagged.digestHeader === input.graph.root;
-      }
-      // Children and blobs are independent requests: asked at once, the check costs one round trip, not one per blob.
-      const children = input.graph.manifests.filter((manifest) => manifest.digest !== input.graph.root);
-      await Promise.all([
-        ...children.map(async (manifest) => {
-          const child = await fetchManifest(registry, input.repository, manifest.digest, signal);
-          if (child.status !== 200) throw notPullable(input.targetRegion, `child manifest ${manifest.digest} answered ${child.status}`);
-        }),
-        ...input.graph.blobs.map(async (blob) => {
-          const response = await fetch(blobUrl(registry, input.repository, blob.digest), { method: 'HEAD', signal });
-          const length = Number(response.headers.get('content-length'));
-          if (response.status !== 200 || length !== blob.size) {
-            throw notPullable(input.targetRegion, `HEAD blob ${blob.digest} answered ${response.status} with ${length} bytes, expected ${blob.size}`);
-          }
-        }),
-      ]);
+      };
+      const checkChild = async (digest: Digest) => {
+        const child = await fetchManifest(registry, input.repository, digest, signal);
+        if (child.status !== 200) throw notPullable(input.targetRegion, `child manifest ${digest} answered ${child.status}`);
+      };
+      const checkBlob = async (blob: { digest: Digest; size: number }) => {
+        const response = await fetch(blobUrl(registry, input.repository, blob.digest), { method: 'HEAD', signal });
+        const length = Number(response.headers.get('content-length'));
+        if (response.status !== 200 || length !== blob.size) {
+          throw notPullable(input.targetRegion, `HEAD blob ${blob.digest} answered ${response.status} with ${length} bytes, expected ${blob.size}`);
+        }
+      };
+      // Independent requests, asked a few at a time: the check costs about one round trip, not one per manifest and blob.
+      const checks = [
+        checkRoot,
+        ...(input.tag === null ? [] : [() => checkTag(input.tag!)]),
+        ...input.graph.manifests.filter((manifest) => manifest.digest !== input.graph.root).map((manifest) => () => checkChild(manifest.digest)),
+        ...input.graph.blobs.map((blob) => () => checkBlob(blob)),
+      ];
+      await forEachLimited(checks, PULL_CHECKS_IN_FLIGHT, (check) => check(), signal);
       return { tagHoldsDigest };
     },
   };
