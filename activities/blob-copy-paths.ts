@@ -12,9 +12,11 @@
 //                A blob of one part: one CopyObject after the verification.
 //
 // Multipart copies report their upload id, so a retried attempt continues
-// from the parts already there; parts are content-addressed by (digest, part
-// number), so any open upload of the key holds right bytes or none.
+// from the parts already there. A streamed part is reused only when its ETag
+// is the MD5 of the source bytes read for it again. A server-side copy starts
+// a fresh upload each attempt: its parts are copied inside the server.
 import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
 import { forEachLimited } from '../support/concurrency';
 import type { ByteBudget } from './byte-budget';
 import { corrupt, headSource, openSource, reportDuring, verifiedEtag, type CopyBlobInput, type CopyReporter } from './blob-source';
@@ -37,6 +39,8 @@ const PART_COPIES_IN_FLIGHT = 4;
 const MAX_PARTS = 10_000;
 /** Server-side parts cost a request each and no worker memory: larger than streamed ones. */
 const MIN_COPY_PART_BYTES = 64 * 1024 * 1024;
+
+const unquoted = (etag: string) => etag.replace(/^"|"$/g, '');
 
 /** The upload a retry continues (the heartbeat's, else the newest S3 holds open for the key) with its parts, or a new one. */
 async function openUpload(target: RegionStorage, key: string, reporter: CopyReporter): Promise<{ uploadId: string; parts: Map<number, UploadedPart> }> {
@@ -83,7 +87,9 @@ export async function streamedCopy(source: RegionStorage, target: RegionStorage,
     let bytesDone = 0;
     const { hash, bytes } = await hashInParts(stream, deps.partSize, deps.budget, async (part, partNumber) => {
       const previous = already.get(partNumber);
-      if (previous && previous.size === part.length) {
+      // Reused only when its ETag is the MD5 of the bytes just read for it (S3's part ETag):
+      // an earlier attempt, or anyone, may have left other bytes of the same length there.
+      if (previous && previous.size === part.length && unquoted(previous.etag) === createHash('md5').update(part).digest('hex')) {
         completed.push(previous);
       } else {
         completed.push(await target.uploadPart(key, uploadId, partNumber, part, signal));
@@ -142,7 +148,10 @@ async function multipartServerSideCopy(source: RegionStorage, target: RegionStor
   const sourceKey = source.layout.blobData(input.digest);
   // Parts are copied from the object with this ETag only; the hash must be of the same object.
   const etag = await headSource(source, input, reporter.signal);
-  const { uploadId, parts: already } = await openUpload(target, key, reporter);
+  // Parts copied by an earlier attempt cannot be checked without reading them, and copying
+  // again costs the worker nothing: a fresh upload each attempt, the earlier one aborted.
+  if (reporter.resumableUpload !== null) await target.abortUpload(key, reporter.resumableUpload).catch(() => undefined);
+  const uploadId = await target.startUpload(key, reporter.signal);
   const stop = new AbortController();
   const signal = AbortSignal.any([reporter.signal, stop.signal]);
   const completed: UploadedPart[] = [];
@@ -153,9 +162,7 @@ async function multipartServerSideCopy(source: RegionStorage, target: RegionStor
     copyPartRanges(input.size, deps.partSize),
     PART_COPIES_IN_FLIGHT,
     async ({ partNumber, start, end }, partSignal) => {
-      const previous = already.get(partNumber);
-      const part = previous?.size === end - start ? previous : await target.copyPart(key, uploadId, partNumber, { source, sourceKey, ifMatch: etag, start, end }, partSignal);
-      completed.push(part);
+      completed.push(await target.copyPart(key, uploadId, partNumber, { source, sourceKey, ifMatch: etag, start, end }, partSignal));
       copied += end - start;
       report();
     },

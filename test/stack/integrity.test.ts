@@ -1,6 +1,8 @@
 // Invariant 5, integrity: a corrupt or missing source blob fails that image
 // visibly and for good, writes nothing under a final key, never moves the
-// target tag, and leaves other images alone.
+// target tag, and leaves other images alone; and no leftover upload part
+// ends up inside a blob unchecked.
+import { createHash } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegionStorage } from '../../activities/storage';
@@ -9,7 +11,7 @@ import { outcomeFilter, regionMessageFilter, type OutcomeMessage, type RegionMes
 import { FailureType } from '../../domain/workflow-contract';
 import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage } from '../support/oci-image';
-import { getManifest, skopeoCopy } from '../support/registry';
+import { getManifest, skopeoCopy, skopeoPull } from '../support/registry';
 import { notify, pushNotification, writeImageBehindRegistry, type Damage } from '../support/source-writer';
 
 const config = localConfig();
@@ -93,6 +95,28 @@ describe('a damaged source image', () => {
     await damaged.outcome.waitFor(1, 30_000);
     await expectWorkflowFailed(damaged.workflowId);
     await expectNothingLanded(damaged.repository, damaged.layer);
+  });
+
+  it('never completes a streamed copy from a resumed part that holds other bytes of the same length', async () => {
+    // Someone (a crashed attempt, or anyone) left an open upload of the layer's key in southeastasia
+    // (streamed from eastus) whose part 1 has the right length and the wrong bytes.
+    const repository = parseRepositoryName(uniqueRepository('resumed-part'));
+    const image = await buildImage({ layers: [{ size: 20_000_000 }], tag: 'v1' });
+    const layer = parseDigest(image.layers[0]!.digest);
+    const southeastasia = RegionStorage.connect(targets.find((region) => region.name === 'southeastasia')!);
+    const key = southeastasia.layout.blobData(layer);
+    const planted = await southeastasia.startUpload(key);
+    await southeastasia.uploadPart(key, planted, 1, Buffer.alloc(config.replication.partSizeBytes, 7));
+
+    const outcome = await collect<OutcomeMessage>(outcomeFilter(repository, parseDigest(image.manifestDigest)));
+    await skopeoCopy(image.reference, `docker://127.0.0.1:5001/${repository}:v1`);
+    const [done] = await outcome.waitFor(1, 90_000);
+    expect(done!.body.succeeded.sort()).toEqual(['southeastasia', 'westeurope']);
+    const stored = await southeastasia.getStream(key);
+    const hash = createHash('sha256');
+    for await (const chunk of stored!.stream as AsyncIterable<Buffer>) hash.update(chunk);
+    expect(`sha256:${hash.digest('hex')}`).toBe(layer);
+    expect(await skopeoPull(`docker://127.0.0.1:5003/${repository}:v1`)).toBe(image.manifestDigest);
   });
 
   it('with a missing layer fails the same way instead of retrying forever', async () => {
