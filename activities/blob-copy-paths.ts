@@ -15,7 +15,6 @@
 // from the parts already there. A streamed part is reused only when its ETag
 // is the MD5 of the source bytes read for it again. A server-side copy starts
 // a fresh upload each attempt: its parts are copied inside the server.
-import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { forEachLimited } from '../support/concurrency';
 import type { ByteBudget } from './byte-budget';
@@ -176,10 +175,9 @@ async function multipartServerSideCopy(source: RegionStorage, target: RegionStor
   };
   const [copiedAll, verified] = await Promise.allSettled([copying.catch(stopOnFailure), verifying.catch(stopOnFailure)]);
   if (copiedAll.status === 'rejected' || verified.status === 'rejected') {
-    const failure: unknown = stop.signal.reason;
-    // A corrupt or missing source is final: its parts must not be resumed by anyone.
-    if (failure instanceof ApplicationFailure && failure.nonRetryable) await target.abortUpload(key, uploadId).catch(() => undefined);
-    throw failure;
+    // Server-side parts are never resumed (the next attempt starts afresh): leave no upload behind.
+    await target.abortUpload(key, uploadId).catch(() => undefined);
+    throw stop.signal.reason;
   }
   if (verified.value !== etag) {
     // The source object was replaced between the HEAD and the read: the parts may hold other bytes.
