@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { forEachLimited } from '../support/concurrency';
 import type { ByteBudget } from './byte-budget';
-import { corrupt, headSource, openSource, reportDuring, verifiedEtag, type CopyBlobInput, type CopyReporter } from './blob-source';
+import { corruption, headSource, openSource, reportDuring, verifiedEtag, type CopyBlobInput, type CopyReporter } from './blob-source';
 import { hashInParts, readHashed } from './hashing';
 import type { SourceVerifications } from './source-verifications';
 import { isPreconditionFailed, type RegionStorage, type UploadedPart } from './storage';
@@ -58,8 +58,8 @@ async function smallStreamedCopy(source: RegionStorage, target: RegionStorage, i
   try {
     const { stream, etag } = await openSource(source, input, signal);
     const { hash, bytes, data } = await readHashed(stream, input.size);
-    const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
+    const failure = corruption(input, hash, bytes);
+    if (failure) throw failure;
     verification.verified(etag);
     await target.put(target.layout.blobData(input.digest), data, signal);
     reporter.progress({ uploadId: null, bytesDone: bytes });
@@ -97,10 +97,10 @@ export async function streamedCopy(source: RegionStorage, target: RegionStorage,
       bytesDone += part.length;
       reporter.progress({ uploadId, bytesDone });
     });
-    const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== input.digest || bytes !== input.size) {
+    const failure = corruption(input, hash, bytes);
+    if (failure) {
       await target.abortUpload(key, uploadId);
-      throw corrupt(input, actual, bytes);
+      throw failure;
     }
     verification.verified(etag);
     await target.completeUpload(key, uploadId, completed, signal);

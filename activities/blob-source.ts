@@ -1,6 +1,7 @@
 // A source blob as one copy sees it: what it is asked to copy, where it
 // reports, and the reads that judge the source's bytes against the digest.
 import { ApplicationFailure } from '@temporalio/common';
+import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../domain/reference';
 import { FailureType } from '../domain/workflow-contract';
@@ -25,7 +26,10 @@ export interface CopyReporter {
   progress(update: { uploadId: string | null; bytesDone: number }): void;
 }
 
-export function corrupt(input: CopyBlobInput, actual: string, bytes: number): ApplicationFailure {
+/** The final failure when the bytes read do not hash to the digest or are not its size; null when they are right. */
+export function corruption(input: CopyBlobInput, hash: Hash, bytes: number): ApplicationFailure | null {
+  const actual = `sha256:${hash.digest('hex')}`;
+  if (actual === input.digest && bytes === input.size) return null;
   return ApplicationFailure.nonRetryable(
     `source blob ${input.digest} in ${input.sourceRegion} is corrupt: ${bytes} bytes hash to ${actual}`,
     FailureType.sourceBlobCorrupt,
@@ -77,8 +81,8 @@ export async function verifySource(source: RegionStorage, input: CopyBlobInput, 
       reported = read;
       onBytes(read);
     });
-    const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== input.digest || bytes !== input.size) throw corrupt(input, actual, bytes);
+    const failure = corruption(input, hash, bytes);
+    if (failure) throw failure;
     verification.verified(etag);
     return etag;
   } finally {
