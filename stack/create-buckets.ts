@@ -1,5 +1,7 @@
 // Creates every configured region's bucket on its S3 endpoint, if missing.
-// Run by stack/stack.sh after the S3 servers answer, with stack/local.env exported.
+// Called by stack/supervise.ts once the S3 servers answer; docker-compose.yml
+// runs this file as a one-shot service (`tsx stack/create-buckets.ts`).
+import { pathToFileURL } from 'node:url';
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type RegionConfig } from '../domain/config';
 
@@ -22,7 +24,11 @@ async function ensureBucket(region: RegionConfig): Promise<'created' | 'exists'>
   }
 }
 
-for (const region of loadConfig().regions) {
-  const outcome = await ensureBucket(region);
-  console.log(`bucket ${region.s3.bucket} on ${region.s3.endpoint}: ${outcome}`);
+export async function ensureBuckets(env: Record<string, string | undefined>, log: (line: string) => void): Promise<void> {
+  for (const region of loadConfig(env).regions) {
+    const outcome = await ensureBucket(region);
+    log(`bucket ${region.s3.bucket} on ${region.s3.endpoint}: ${outcome}`);
+  }
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await ensureBuckets(process.env, console.log);

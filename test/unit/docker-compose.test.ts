@@ -1,4 +1,4 @@
-// docker-compose.yml is the same topology as the local stack (stack/stack.sh):
+// docker-compose.yml is the same topology as the local stack (stack/topology.ts):
 // same services and host ports, registries notifying Ferry's api, and Temporal
 // knowing the search attributes that workflow code sets.
 import { readFileSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configSchema, LOCAL_REGIONS, resolveConfig } from '../../domain/config';
 import { searchAttributeFlags } from '../../domain/workflow-contract';
+import { localTopology } from '../../stack/topology';
 import { localEnv } from '../../support/local-env';
 
 interface ComposeService {
@@ -38,15 +39,6 @@ function environment(name: string): Record<string, string> {
   return service(name).environment ?? {};
 }
 
-/** The S3 endpoints of the local regions, named s3-a, s3-b… in order of first use, as stack/stack.sh names them. */
-function localS3Endpoints(): Map<string, string> {
-  const names = new Map<string, string>();
-  for (const region of LOCAL_REGIONS) {
-    if (!names.has(region.s3.endpoint)) names.set(region.s3.endpoint, `s3-${String.fromCharCode(97 + names.size)}`);
-  }
-  return names;
-}
-
 const composeConfig = resolveConfig(JSON.parse(compose.configs['ferry-config']!.content), localEnv());
 
 /** Paths of `{{placeholder}}` values in the registry template, as Distribution's REGISTRY_* variable names. */
@@ -66,7 +58,7 @@ describe('docker-compose.yml', () => {
       nats: portOf(defaults.natsUrl),
       'ferry-api': defaults.ingest.port,
     };
-    for (const [endpoint, name] of localS3Endpoints()) expected[name] = portOf(endpoint);
+    for (const { name, port } of localTopology().s3Endpoints) expected[name] = port;
     for (const region of LOCAL_REGIONS) {
       expected[`registry-${region.name}`] = portOf(region.registryUrl);
       expected[`varnish-${region.name}`] = portOf(region.cachePurgeUrls[0]!);
@@ -83,10 +75,10 @@ describe('docker-compose.yml', () => {
     const shape = (regions: typeof LOCAL_REGIONS) =>
       regions.map(({ name, s3 }) => ({ name, bucket: s3.bucket, keys: [s3.accessKeyIdEnv, s3.secretAccessKeyEnv] }));
     expect(shape(composeConfig.regions)).toEqual(shape(LOCAL_REGIONS));
-    const s3Services = localS3Endpoints();
+    const { regions } = localTopology();
     for (const region of composeConfig.regions) {
-      const local = LOCAL_REGIONS.find(({ name }) => name === region.name)!;
-      expect(region.s3.endpoint).toBe(`http://${s3Services.get(local.s3.endpoint)}:9000`);
+      const local = regions.find(({ name }) => name === region.name)!;
+      expect(region.s3.endpoint).toBe(`http://${local.s3.name}:9000`);
       expect(region.registryUrl).toBe(`http://registry-${region.name}:5000`);
       expect(region.cachePurgeUrls).toEqual([`http://varnish-${region.name}:6081`]);
     }

@@ -1,0 +1,146 @@
+// The local three-region stack's supervisor (DESIGN.md "Local stack"):
+// starts what is not running, waits for every port, stops by pid, reports.
+// stack/stack.sh installs what is missing, then hands its command here:
+//
+//   up [--with-ferry]   start what is not running (Postgres and NATS are the machine's: started if down)
+//   down                stop what `up` started (TERM, then KILL); Postgres and NATS keep running
+//   stop-ferry          stop only the api and worker of `up --with-ferry`
+//   stop NAME...        stop single components (fault tests); `up` starts them again
+//   status              one line per component
+//
+// Regions, ports and buckets come from domain/config.ts (stack/topology.ts).
+import { readdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { configSchema } from '../domain/config';
+import { localEnv } from '../support/local-env';
+import { pidOf, portOpen, RUN_DIR, startProcess, stopProcesses, waitReady } from '../support/processes';
+import * as components from './components';
+import { ensureBuckets } from './create-buckets';
+import { componentAddresses, localTopology, type Topology } from './topology';
+
+const log = (line: string) => console.log(`stack: ${line}`);
+// Node 20 is supported here; the AWS SDK's notice about its future Node 22 floor is noise.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const FERRY = ['api', 'worker'];
+const BUCKETS_DONE = `${RUN_DIR}/buckets.done`;
+
+/** The environment every component starts with: stack/local.env's throwaway credentials under the caller's. */
+function stackEnv(): components.Env {
+  return { ...localEnv(), ...process.env };
+}
+
+/** Starts the components that do not run yet (telling which already do); returns the names it started. */
+async function startAll(list: components.Component[]): Promise<Set<string>> {
+  const started = new Set<string>();
+  for (const { spec, address, prepare } of list) {
+    const pid = pidOf(spec.name);
+    if (pid !== null) {
+      log(`${spec.name} already running (pid ${pid})`);
+    } else if (address !== null && (await portOpen(address))) {
+      log(`${spec.name}: ${address} already answers, but not from a process of this checkout's stack; using it`);
+    } else {
+      prepare?.();
+      log(`${spec.name} started (pid ${startProcess(spec)})`);
+      started.add(spec.name);
+    }
+  }
+  return started;
+}
+
+async function ready(list: components.Component[], started: Set<string>): Promise<void> {
+  await Promise.all(list.map((component) => waitReady(component.spec.name, components.readiness(component, started.has(component.spec.name)))));
+}
+
+async function up(withFerry: boolean): Promise<void> {
+  const began = process.hrtime.bigint();
+  const topology = localTopology();
+  const env = stackEnv();
+  await components.ensurePostgres(topology, configSchema.parse({}).postgresUrl, log);
+  await components.ensureNats(topology, log);
+
+  const temporalStore = process.env.FERRY_TEMPORAL_STORE ?? 'sqlite';
+  const temporal = temporalStore === 'postgres' ? components.temporalOnPostgres(topology, env) : components.temporalDev(topology, env);
+  await ready([temporal], await startAll([temporal]));
+  await components.registerSearchAttributes(topology, log);
+
+  const s3 = topology.s3Endpoints.map((endpoint) => components.s3Server(endpoint, env));
+  const s3Started = await startAll(s3);
+  await ready(s3, s3Started);
+  if (s3Started.size > 0 || !existsSync(BUCKETS_DONE)) {
+    await ensureBuckets(env, log);
+    writeFileSync(BUCKETS_DONE, '');
+  }
+
+  const regions = topology.regions.flatMap((region) => [components.registry(topology, region, env), components.varnish(region, env)]);
+  const regionsStarted = await startAll(regions);
+  await ready(regions, regionsStarted);
+
+  if (withFerry) {
+    const ferry = components.ferry(topology, env);
+    await ready(ferry, await startAll(ferry));
+  }
+  await status(topology);
+  console.log(`stack up in ${(Number(process.hrtime.bigint() - began) / 1e9).toFixed(1)} s`);
+}
+
+async function stop(names: string[]): Promise<void> {
+  for (const name of names) {
+    const pid = pidOf(name);
+    if (pid !== null) log(`stopping ${name} (pid ${pid})`);
+  }
+  await stopProcesses(names);
+}
+
+async function down(): Promise<void> {
+  const started = existsSync(RUN_DIR) ? readdirSync(RUN_DIR).filter((file) => file.endsWith('.pid')).map((file) => file.slice(0, -'.pid'.length)) : [];
+  // Ferry first, so it does not see its dependencies vanish mid-work.
+  await stop(FERRY);
+  await stop(started.filter((name) => !FERRY.includes(name)));
+  rmSync(BUCKETS_DONE, { force: true });
+  log('stack down (Postgres and NATS are the machine\'s and keep running)');
+}
+
+async function status(topology: Topology): Promise<void> {
+  const rows: [string, string, string, string][] = [];
+  const machine: [string, string][] = [['postgres', topology.postgresAddress], ['nats', topology.natsAddress]];
+  for (const [name, address] of machine) rows.push([name, 'machine', address, (await portOpen(address)) ? 'up' : 'down']);
+  for (const [name, address] of componentAddresses(topology)) {
+    const pid = pidOf(name);
+    let state: string;
+    if (address === null) state = pid === null ? 'down' : 'up';
+    else if (await portOpen(address)) state = pid === null ? 'up (not started by this checkout)' : 'up';
+    else state = pid === null ? 'down' : 'running, not answering';
+    rows.push([name, pid === null ? '-' : String(pid), address ?? '-', state]);
+  }
+  for (const [name, pid, address, state] of [['component', 'pid', 'address', 'state'] as const, ...rows]) {
+    console.log(`${name.padEnd(24)} ${pid.padEnd(8)} ${address.padEnd(18)} ${state}`);
+  }
+}
+
+const USAGE = 'usage: stack/stack.sh up [--with-ferry] | down | stop-ferry | stop NAME... | status | install';
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'up':
+      if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== '--with-ferry')) throw new Error(`unknown option for up: ${rest.join(' ')} (expected --with-ferry)`);
+      return up(rest[0] === '--with-ferry');
+    case 'down':
+      return down();
+    case 'stop-ferry':
+      return stop(FERRY);
+    case 'stop':
+      if (rest.length === 0) throw new Error('usage: stack/stack.sh stop NAME...');
+      return stop(rest);
+    case 'status':
+      return status(localTopology());
+    default:
+      throw new Error(USAGE);
+  }
+}
+
+try {
+  await main(process.argv.slice(2));
+} catch (error) {
+  console.error(`stack: error: ${(error as Error).message}`);
+  process.exit(1);
+}
