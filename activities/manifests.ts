@@ -21,8 +21,11 @@ export interface ResolveSourceInput {
 export interface SourceTagState {
   /** What the source's tag link holds right now (null: no such tag). */
   sourceTagDigest: Digest | null;
-  /** A newer accepted replication of the same tag from the source region, if any. */
-  supersededBy: number | null;
+  /**
+   * Always null: the source's storage decides (activities/tags.ts). Kept for
+   * the earlier workflow shape (workflows/replicate.ts) until it drains.
+   */
+  supersededBy: null;
 }
 
 export interface ResolvedSource extends SourceTagState {
@@ -59,8 +62,7 @@ export function createManifestActivities({ storages, store }: { storages: Storag
   async function sourceTagState(input: ResolveSourceInput): Promise<SourceTagState> {
     if (input.tag === null) return { sourceTagDigest: null, supersededBy: null };
     const sourceTagDigest = await new RegionRepository(storageOf(storages, input.sourceRegion), input.repository).tagged(input.tag);
-    const supersededBy = await store.newerHolder(store.pool, input.sourceRegion, input.repository, input.tag, input);
-    return { sourceTagDigest, supersededBy };
+    return { sourceTagDigest, supersededBy: null };
   }
 
   return {

@@ -37,7 +37,7 @@ const SOURCE_TAG_INTERVAL_MS = 1_000;
 
 interface SourceCheck {
   graph: ManifestGraph;
-  /** The source tag holds the pushed digest and no newer push of the tag exists: the tag may move. */
+  /** The source tag holds the pushed digest: the tag may move (checked again under the tag's lock). */
   tagConfirmed: boolean;
 }
 
@@ -52,12 +52,11 @@ export interface RegionReplicationDeps {
 }
 
 export function createRegionReplicationActivities({ store, copyBlob, manifests, tags, pullCheck, caches, announce }: RegionReplicationDeps) {
-  /** Whether this push should move the tag: the source tag holds our digest, and no newer push of it exists. */
+  /** Whether this push should move the tag: the source tag holds our digest (the source's storage decides). */
   async function confirmSourceTag(request: ReplicationRequest, first: ResolvedSource, heartbeat: RegionHeartbeat, signal: AbortSignal): Promise<boolean> {
     heartbeat.phase('source-tag');
-    let state: { sourceTagDigest: Digest | null; supersededBy: number | null } = first;
+    let state: { sourceTagDigest: Digest | null } = first;
     for (let check = 1; ; check++) {
-      if (state.supersededBy !== null) return false;
       if (state.sourceTagDigest === request.digest) return true;
       if (check >= SOURCE_TAG_CHECKS) return false;
       await sleep(SOURCE_TAG_INTERVAL_MS, undefined, { signal });
@@ -122,7 +121,7 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
     let movedTag: Tag | null = null;
     if (request.tag !== null && tagConfirmed) {
       heartbeat.phase('tag');
-      const result = await tags.moveTag({ ...ids, occurredAt: request.occurredAt, tag: request.tag, digest });
+      const result = await tags.moveTag({ ...ids, sourceRegion: request.sourceRegion, occurredAt: request.occurredAt, tag: request.tag, digest });
       if (result.moved) movedTag = request.tag;
     }
     heartbeat.phase('purge');
@@ -136,7 +135,7 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
   async function deleteInto(request: ReplicationRequest, targetRegion: string, heartbeat: RegionHeartbeat): Promise<void> {
     const ids = { replicationId: request.replicationId, targetRegion, repository: request.repository };
     heartbeat.phase('tag');
-    const result = await tags.applyDelete({ ...ids, occurredAt: request.occurredAt, tag: request.tag, digest: request.digest });
+    const result = await tags.applyDelete({ ...ids, sourceRegion: request.sourceRegion, occurredAt: request.occurredAt, tag: request.tag, digest: request.digest });
     heartbeat.phase('purge');
     await caches.purgeCaches({ ...ids, references: [...result.removedTags, ...(request.digest === null ? [] : [request.digest])] });
   }

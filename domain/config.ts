@@ -76,6 +76,8 @@ export const configSchema = z
         port: z.number().int().min(1).max(65535).default(8080),
         tokenEnv: envVarName.default('FERRY_INGEST_TOKEN'),
         maxBodyBytes: z.number().int().min(1024).default(256 * 1024),
+        /** How far ahead of Ferry's clock a registry's event time may be; later times count as now + this (domain/event-time.ts). */
+        maxClockSkewSeconds: z.number().int().min(0).max(3600).default(10),
       })
       .prefault({}),
     replication: z

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { PoolClient } from 'pg';
-import type { PushOrder } from '../domain/workflow-contract';
-import { dedupeKey, type FerryEvent, type RecordedEvent } from './events';
+import type { TagHolder } from '../domain/tag-order';
+import { dedupeKey, type FerryEvent, type RecordedEvent, type ReplicationObservedData } from './events';
 import { fold, PROJECTION_TABLES } from './projections';
 
 const schemaSql = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8');
@@ -14,6 +14,8 @@ export interface Appended {
   recordedAt: Date;
   /** False when an event with the same dedupe key was already recorded; nothing changed. */
   recorded: boolean;
+  /** The data stored under that key: this event's, or the earlier one's when `recorded` is false. */
+  data: Record<string, unknown>;
 }
 
 type Sql = Pick<PoolClient, 'query'>;
@@ -113,34 +115,55 @@ export class EventStore {
     );
     const row = inserted.rows[0];
     if (!row) {
-      const existing = await sql.query<{ seq: string; recorded_at: Date }>(`SELECT seq, recorded_at FROM events WHERE dedupe_key = $1`, [dedupeKey(event)]);
-      return { seq: Number(existing.rows[0]!.seq), recordedAt: existing.rows[0]!.recorded_at, recorded: false };
+      const existing = await sql.query<{ seq: string; recorded_at: Date; data: Record<string, unknown> }>(
+        `SELECT seq, recorded_at, data FROM events WHERE dedupe_key = $1`,
+        [dedupeKey(event)],
+      );
+      const earlier = existing.rows[0]!;
+      return { seq: Number(earlier.seq), recordedAt: earlier.recorded_at, recorded: false, data: earlier.data };
     }
     await fold(sql, toRecorded(row));
-    return { seq: Number(row.seq), recordedAt: row.recorded_at, recorded: true };
+    return { seq: Number(row.seq), recordedAt: row.recorded_at, recorded: true, data: row.data };
   }
 
   /**
-   * Runs `work` holding the lock of one (region, repository, tag), so the
-   * check of region_tags, the storage write and the event commit happen as one
-   * step with respect to every other replication of that tag.
+   * Runs `work` holding the lock of one (region, repository, tag), and the
+   * repository's lock shared, so the check of region_tags, the storage writes
+   * and the event commit happen as one step with respect to every other
+   * change of that tag, and to a digest delete in that repository.
    */
   async withTagLock<T>(region: string, repository: string, tag: string, work: (sql: PoolClient) => Promise<T>): Promise<T> {
     return this.transaction(async (sql) => {
+      await sql.query(`SELECT pg_advisory_xact_lock_shared(hashtext($1))`, [`repository:${region}:${repository}`]);
       await sql.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`tag:${region}:${repository}:${tag}`]);
       return work(sql);
     });
   }
 
-  /** The replication holding a region's tag if it is a newer push than `order`, else null. */
-  async newerHolder(sql: Sql, region: string, repository: string, tag: string, order: PushOrder): Promise<number | null> {
-    const result = await sql.query<{ replication_id: string }>(
-      `SELECT replication_id FROM region_tags
-       WHERE region = $1 AND repository = $2 AND tag = $3 AND (occurred_at, replication_id) > ($4::timestamptz, $5)`,
-      [region, repository, tag, order.occurredAt, order.replicationId],
+  /** Runs `work` holding a repository's lock exclusively: no tag of it changes meanwhile (a digest delete). */
+  async withRepositoryLock<T>(region: string, repository: string, work: (sql: PoolClient) => Promise<T>): Promise<T> {
+    return this.transaction(async (sql) => {
+      await sql.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`repository:${region}:${repository}`]);
+      return work(sql);
+    });
+  }
+
+  /** The change that last moved or removed a region's tag, with its source region; null when none did. */
+  async tagHolder(sql: Sql, region: string, repository: string, tag: string): Promise<TagHolder | null> {
+    const result = await sql.query<{ replication_id: string; occurred_at: Date; source_region: string }>(
+      `SELECT t.replication_id, t.occurred_at, r.source_region FROM region_tags t JOIN replications r ON r.id = t.replication_id
+       WHERE t.region = $1 AND t.repository = $2 AND t.tag = $3`,
+      [region, repository, tag],
     );
     const row = result.rows[0];
-    return row ? Number(row.replication_id) : null;
+    return row ? { replicationId: Number(row.replication_id), occurredAt: row.occurred_at.toISOString(), sourceRegion: row.source_region } : null;
+  }
+
+  /** The observation recorded under a source region's event id, or null. */
+  async observed(sourceRegion: string, eventId: string): Promise<ReplicationObservedData | null> {
+    const key = dedupeKey({ type: 'ReplicationObserved', data: { sourceRegion, eventId } as ReplicationObservedData });
+    const result = await this.pool.query<{ data: ReplicationObservedData }>(`SELECT data FROM events WHERE dedupe_key = $1`, [key]);
+    return result.rows[0]?.data ?? null;
   }
 
   async eventsOf(replicationId: number): Promise<RecordedEvent[]> {

@@ -15,6 +15,8 @@ export interface Observation extends RegionChange {
 
 export interface ReplicationObservedData extends Observation {
   targetRegions: string[];
+  /** The registry's own event time when it was later than Ferry allows; `occurredAt` is then the bound. */
+  reportedAt?: string | null;
 }
 
 interface RegionEvent<T extends string, D> {
@@ -31,10 +33,10 @@ export type FerryEvent =
   | RegionEvent<'BlobSkipped', { digest: Digest; size: number }>
   | RegionEvent<'ManifestsWritten', { repository: RepositoryName; digests: Digest[] }>
   | RegionEvent<'TagReplicated', { repository: RepositoryName; tag: Tag; digest: Digest; occurredAt: string }>
-  | RegionEvent<'TagSuperseded', { repository: RepositoryName; tag: Tag; newerReplicationId: number }>
+  | RegionEvent<'TagSuperseded', { repository: RepositoryName; tag: Tag; newerReplicationId: number | null }>
   | RegionEvent<'CachePurged', { urls: string[] }>
   | RegionEvent<'CompletionPublished', { subject: string; digest: Digest | null }>
-  | RegionEvent<'DeleteApplied', { repository: RepositoryName; digest: Digest | null; removedTags: Tag[]; occurredAt: string }>
+  | RegionEvent<'DeleteApplied', { repository: RepositoryName; digest: Digest | null; removedTags: Tag[]; occurredAt: string; skipped?: string | null }>
   | RegionEvent<'RegionFailed', { code: string; reason: string }>
   | { type: 'ReplicationFinished'; replicationId: number; data: { succeeded: string[]; failed: string[] } };
 

@@ -9,24 +9,30 @@ export const PROJECTION_TABLES = ['replications', 'replication_regions', 'region
 
 type Sql = Pick<PoolClient, 'query'>;
 
-/** Moves a region's tag to `digest` unless a newer push (see schema.sql) already holds it. */
-async function advanceTag(
+/**
+ * Points a region's tag at `digest` (null: removed). `ordered`: only if no
+ * later change (by time, then replication id) holds it: a source region's own
+ * changes, observed from notifications in any order. Unordered: a change
+ * Ferry made in a target under the tag's lock, so the event order is the
+ * order the writes happened in (activities/tags.ts).
+ */
+async function setTag(
   sql: Sql,
   at: Date,
-  region: string,
-  repository: string,
-  tag: string,
+  tagRef: { region: string; repository: string; tag: string },
   digest: string | null,
   order: PushOrder,
+  ordered: boolean,
 ): Promise<void> {
+  const onlyIfLater = ordered ? `WHERE (region_tags.occurred_at, region_tags.replication_id) < (EXCLUDED.occurred_at, EXCLUDED.replication_id)` : '';
   await sql.query(
     `INSERT INTO region_tags (region, repository, tag, digest, replication_id, occurred_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (region, repository, tag) DO UPDATE
        SET digest = EXCLUDED.digest, replication_id = EXCLUDED.replication_id,
            occurred_at = EXCLUDED.occurred_at, updated_at = EXCLUDED.updated_at
-       WHERE (region_tags.occurred_at, region_tags.replication_id) < (EXCLUDED.occurred_at, EXCLUDED.replication_id)`,
-    [region, repository, tag, digest, order.replicationId, order.occurredAt, at],
+       ${onlyIfLater}`,
+    [tagRef.region, tagRef.repository, tagRef.tag, digest, order.replicationId, order.occurredAt, at],
   );
 }
 
@@ -46,9 +52,9 @@ async function foldObserved(sql: Sql, event: RecordedEvent, data: ReplicationObs
   );
   // The source registry has already applied this change to its own storage.
   if (data.kind === 'push' && data.tag !== null) {
-    await advanceTag(sql, at, data.sourceRegion, data.repository, data.tag, data.digest, order);
+    await setTag(sql, at, { region: data.sourceRegion, repository: data.repository, tag: data.tag }, data.digest, order, true);
   } else if (data.kind === 'delete-tag' && data.tag !== null) {
-    await advanceTag(sql, at, data.sourceRegion, data.repository, data.tag, null, order);
+    await setTag(sql, at, { region: data.sourceRegion, repository: data.repository, tag: data.tag }, null, order, true);
   } else if (data.kind === 'delete-digest') {
     await sql.query(
       `UPDATE region_tags SET digest = NULL, replication_id = $4, occurred_at = $5, updated_at = $6
@@ -103,11 +109,11 @@ export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
     case 'TagSuperseded':
       return touchRegion(sql, event, COPYING);
     case 'TagReplicated':
-      await advanceTag(sql, event.recordedAt, event.region!, data.repository, data.tag, data.digest, order);
+      await setTag(sql, event.recordedAt, { region: event.region!, repository: data.repository, tag: data.tag }, data.digest, order, false);
       return touchRegion(sql, event, `tag_moved = true`);
     case 'DeleteApplied':
       for (const tag of data.removedTags) {
-        await advanceTag(sql, event.recordedAt, event.region!, data.repository, tag, null, order);
+        await setTag(sql, event.recordedAt, { region: event.region!, repository: data.repository, tag }, null, order, false);
       }
       return;
     case 'CompletionPublished':

@@ -9,7 +9,11 @@ import type { ResolvedConfig } from '../../domain/config';
 import { parseDigest, parseRepositoryName, parseTag, type Digest } from '../../domain/reference';
 import type { OciImage } from './oci-image';
 
-const template = JSON.parse(readFileSync(new URL('../fixtures/distribution-2.8/notifications/0003.json', import.meta.url), 'utf8'));
+const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/distribution-2.8/notifications/${name}.json`, import.meta.url), 'utf8'));
+const template = fixture('0003');
+/** Recorded deletes: 0033 of a tag, 0032 of a manifest by digest. */
+const tagDeleteTemplate = fixture('0033');
+const digestDeleteTemplate = fixture('0032');
 
 export type Damage = { corrupt: Digest } | { omit: Digest } | null;
 
@@ -37,11 +41,16 @@ export async function writeImageBehindRegistry(config: ResolvedConfig, regionNam
 }
 
 /** The Distribution 2.8 envelope a registry sends for a manifest push, with a fresh event id. */
-export function pushNotification(repository: string, image: Pick<OciImage, 'manifestDigest' | 'manifestSize' | 'tag'>, id: string = crypto.randomUUID()): string {
+export function pushNotification(
+  repository: string,
+  image: Pick<OciImage, 'manifestDigest' | 'manifestSize' | 'tag'>,
+  id: string = crypto.randomUUID(),
+  timestamp = new Date(),
+): string {
   const envelope = structuredClone(template);
   const event = envelope.events[0];
   event.id = id;
-  event.timestamp = new Date().toISOString();
+  event.timestamp = timestamp.toISOString();
   Object.assign(event.target, {
     repository,
     digest: image.manifestDigest,
@@ -51,6 +60,16 @@ export function pushNotification(repository: string, image: Pick<OciImage, 'mani
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
   });
   delete event.target.references;
+  return JSON.stringify(envelope);
+}
+
+/** The envelope a registry sends for `DELETE /v2/<repository>/manifests/<tag or digest>`, with a fresh event id. */
+export function deleteNotification(repository: string, target: { tag: string } | { digest: string }, timestamp = new Date()): string {
+  const envelope = structuredClone('tag' in target ? tagDeleteTemplate : digestDeleteTemplate);
+  const event = envelope.events[0];
+  event.id = crypto.randomUUID();
+  event.timestamp = timestamp.toISOString();
+  event.target = { repository, ...target };
   return JSON.stringify(envelope);
 }
 
