@@ -7,6 +7,7 @@ import type { ResolvedConfig } from '../domain/config';
 import type { DeleteDigestEvent, DeleteTagEvent, PushEvent } from '../domain/notifications/event';
 import { CONTROL_TASK_QUEUE, REPLICATION_WORKFLOW, replicationStartOptions, type ReplicationRequest } from '../domain/workflow-contract';
 import type { EventStore } from '../store/event-store';
+import type { Observation } from '../store/events';
 import { recordObservation } from '../store/observations';
 import type { replicateChange } from '../workflows/index';
 
@@ -42,8 +43,9 @@ export async function startReplication(temporal: Client, request: ReplicationReq
   return options.workflowId;
 }
 
-export async function acceptEvent({ config, store, temporal }: ReplicationStarter, sourceRegion: string, event: ActionableEvent): Promise<Accepted> {
-  const { request, duplicate } = await recordObservation(store, config, {
+/** What a registry's event says, as Ferry records it. */
+export function observationOf(sourceRegion: string, event: ActionableEvent): Observation {
+  return {
     kind: event.kind,
     sourceRegion,
     repository: event.repository,
@@ -52,7 +54,11 @@ export async function acceptEvent({ config, store, temporal }: ReplicationStarte
     mediaType: event.kind === 'push' ? event.mediaType : null,
     eventId: event.eventId,
     occurredAt: event.occurredAt,
-  });
+  };
+}
+
+export async function acceptEvent({ config, store, temporal }: ReplicationStarter, sourceRegion: string, event: ActionableEvent): Promise<Accepted> {
+  const { request, duplicate } = await recordObservation(store, config, observationOf(sourceRegion, event));
   const workflowId = await startReplication(temporal, request);
   return { replicationId: request.replicationId, workflowId, duplicate };
 }

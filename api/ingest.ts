@@ -7,21 +7,28 @@
 //                               error: loud on purpose, the registry keeps the event and retries)
 //   413 BODY_TOO_LARGE          over ingest.maxBodyBytes
 //   415 UNSUPPORTED_MEDIA_TYPE  not a Distribution envelope or JSON
-//   400 MALFORMED_ENVELOPE / INVALID_FIELD / INVALID_REFERENCE
-//                               cannot come from a real registry, which validates names itself
+//   400 MALFORMED_ENVELOPE      not JSON, or not an envelope (not an object, no events array)
+//   409 CONFLICTING_EVENT       an event id Ferry recorded before, now with other content (a
+//                               registry bug or a forged notification); nothing of the envelope
+//                               is recorded
 //   202                         accepted; events Ferry does not act on (blob push, pull, mount,
-//                               unknown actions) are acknowledged and ignored, because a 4xx
+//                               unknown actions) are acknowledged and ignored, and events it
+//                               cannot read (a sha512 digest, an invalid name) are acknowledged
+//                               and kept as dead letters (store/dead-letters.ts), because a 4xx
 //                               would block the registry's delivery queue forever
 //   503 UNAVAILABLE             Postgres or Temporal is down; the registry retries
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { regionByName } from '../domain/config';
 import { parseAcrWebhook } from '../domain/notifications/acr';
-import { parseDistributionEnvelope } from '../domain/notifications/distribution';
-import { NotificationError, type RegistryEvent } from '../domain/notifications/event';
+import { readDistributionEnvelope } from '../domain/notifications/distribution';
+import { NotificationError, readEvent, type IngestedEvent, type RegistryEvent } from '../domain/notifications/event';
+import { isObject } from '../domain/notifications/fields';
 import { parseHarborWebhook } from '../domain/notifications/harbor';
+import { keepDeadLetter } from '../store/dead-letters';
+import { checkNotConflicting, ConflictingEventError } from '../store/observations';
 import { errors } from './openapi';
-import { acceptEvent, type ActionableEvent, type ReplicationStarter } from './accept-event';
+import { acceptEvent, observationOf, type ActionableEvent, type ReplicationStarter } from './accept-event';
 import type { ApiMetrics } from './metrics';
 
 /** JSON media types beside application/json that registries send. */
@@ -33,11 +40,17 @@ export const NOTIFICATION_MEDIA_TYPES = [
 
 export const UNSUPPORTED_MEDIA_TYPE_MESSAGE = `send application/json or one of ${NOTIFICATION_MEDIA_TYPES.join(', ')}`;
 
-/** Each registry's notification format, parsed into the same internal events. */
-const PARSERS = new Map<string, (body: unknown) => RegistryEvent[]>([
-  ['distribution', parseDistributionEnvelope],
-  ['harbor', parseHarborWebhook],
-  ['acr', parseAcrWebhook],
+/** A webhook that is one event: a body that is not an object fails, one Ferry cannot read is an UnreadableEvent. */
+const oneEvent = (parse: (body: unknown) => RegistryEvent[]) => (body: unknown) => {
+  if (!isObject(body)) throw new NotificationError('MALFORMED_ENVELOPE', 'the webhook body is not a JSON object');
+  return readEvent(body, () => parse(body));
+};
+
+/** Each registry's notification format, read into the same internal events. */
+const PARSERS = new Map<string, (body: unknown) => IngestedEvent[]>([
+  ['distribution', readDistributionEnvelope],
+  ['harbor', oneEvent(parseHarborWebhook)],
+  ['acr', oneEvent(parseAcrWebhook)],
 ]);
 
 export class ApiError extends Error {
@@ -63,8 +76,18 @@ function isJsonMediaType(contentType: string | undefined): boolean {
   return mediaType === 'application/json' || NOTIFICATION_MEDIA_TYPES.includes(mediaType);
 }
 
-function isActionable(event: RegistryEvent): event is ActionableEvent {
-  return event.kind !== 'ignored';
+/** Runs `work`, answering an event id recorded before with other content as 409 CONFLICTING_EVENT. */
+async function refuseConflicts<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ConflictingEventError) throw new ApiError(409, 'CONFLICTING_EVENT', error.message);
+    throw error;
+  }
+}
+
+function isActionable(event: IngestedEvent): event is ActionableEvent {
+  return event.kind !== 'ignored' && event.kind !== 'unreadable';
 }
 
 export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarter & { metrics: ApiMetrics }): Promise<void> {
@@ -96,7 +119,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarte
         doc: {
           summary: 'a registry notification from the registry of <region>',
           bearer: true,
-          responses: { '202': { description: 'recorded and started, or acknowledged and ignored' }, ...errors(400, 401, 404, 413, 415, 503) },
+          responses: { '202': { description: 'recorded and started, or acknowledged and ignored' }, ...errors(400, 401, 404, 409, 413, 415, 503) },
         },
       },
     },
@@ -111,23 +134,37 @@ export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarte
       if (!region) throw new ApiError(404, 'UNKNOWN_REGION', `region "${request.params.region}" is not configured`);
       const parse = PARSERS.get(request.params.format);
       if (!parse) throw new ApiError(404, 'UNKNOWN_FORMAT', `format "${request.params.format}" is not one of ${[...PARSERS.keys()].join(', ')}`);
-      let events: RegistryEvent[];
+      let events: IngestedEvent[];
       try {
         events = parse(request.body);
       } catch (error) {
         if (error instanceof NotificationError) throw new ApiError(400, error.code, error.message);
         throw error;
       }
+      const actionable = events.filter(isActionable);
+      // A refused envelope changes nothing. One event alone is checked by recording it (a conflicting
+      // record writes nothing); in an envelope of several, each is checked before any is recorded.
+      if (events.length > 1) {
+        for (const event of actionable) await refuseConflicts(() => checkNotConflicting(deps.store, observationOf(region.name, event)));
+      }
+      const deadLettered = [];
+      for (const event of events) {
+        if (event.kind !== 'unreadable') continue;
+        await keepDeadLetter(deps.store.pool, { sourceRegion: region.name, format: request.params.format, ...event });
+        request.log.warn({ region: region.name, eventId: event.eventId, code: event.code, reason: event.reason }, 'notification event dead-lettered');
+        deadLettered.push({ eventId: event.eventId, code: event.code, reason: event.reason });
+      }
+      if (deadLettered.length > 0) deps.metrics.notifications.inc({ region: region.name, outcome: 'dead-lettered' }, deadLettered.length);
       const accepted = [];
-      for (const event of events.filter(isActionable)) {
-        const result = await acceptEvent(deps, region.name, event);
+      for (const event of actionable) {
+        const result = await refuseConflicts(() => acceptEvent(deps, region.name, event));
         request.log.info({ replicationId: result.replicationId, workflowId: result.workflowId, duplicate: result.duplicate, region: region.name, digest: 'digest' in event ? event.digest : null }, 'notification accepted');
         deps.metrics.notifications.inc({ region: region.name, outcome: result.duplicate ? 'duplicate' : 'accepted' });
         accepted.push(result);
       }
       const ignored = events.filter((event) => event.kind === 'ignored').map((event) => ({ eventId: event.eventId, reason: event.reason }));
       if (ignored.length > 0) deps.metrics.notifications.inc({ region: region.name, outcome: 'ignored' }, ignored.length);
-      return reply.code(202).send({ accepted, ignored });
+      return reply.code(202).send({ accepted, ignored, deadLettered });
     },
   );
 }

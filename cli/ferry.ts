@@ -6,6 +6,7 @@
 //   ferry backfill --repository R.. | --all [--to REGION]  replicate what the regions already hold (cli/backfill.ts)
 //   ferry wait REF --region R[,R]        until REF (repo:tag or repo@digest) is replicated in every region named (cli/wait.ts)
 //   ferry stuck [--older-than 10m]       running replications with no progress for that long: stuck regions, activity, attempt, last failure
+//   ferry dead-letters [--region R]      registry events Ferry acknowledged but could not read, with the reason (cli/dead-letters.ts)
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type ResolvedConfig } from '../domain/config';
@@ -13,10 +14,11 @@ import { CONTROL_TASK_QUEUE } from '../domain/workflow-contract';
 import { EventStore } from '../store/event-store';
 import type { reconcile } from '../workflows/index';
 import { BACKFILL_USAGE, backfillCommand } from './backfill';
+import { DEAD_LETTERS_USAGE, deadLettersCommand } from './dead-letters';
 import { stuckCommand } from './stuck';
 import { WAIT_USAGE, waitCommand } from './wait';
 
-const usage = `usage: ferry reconcile [--repository R]... | ferry projections verify|rebuild | ferry stuck [--older-than 10m] | ${WAIT_USAGE} | ${BACKFILL_USAGE}`;
+const usage = `usage: ferry reconcile [--repository R]... | ferry projections verify|rebuild | ferry stuck [--older-than 10m] | ${WAIT_USAGE} | ${BACKFILL_USAGE} | ${DEAD_LETTERS_USAGE}`;
 
 async function projections(config: ResolvedConfig, action: string | undefined): Promise<number> {
   const store = EventStore.connect(config.postgresUrl);
@@ -80,6 +82,9 @@ switch (command) {
     break;
   case 'stuck':
     process.exitCode = await stuckCommand(config, rest);
+    break;
+  case 'dead-letters':
+    process.exitCode = await deadLettersCommand(config, rest);
     break;
   default:
     console.error(usage);

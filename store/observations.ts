@@ -1,8 +1,11 @@
 // Recording an accepted push or delete, whoever noticed it (a registry's
 // notification, or the reconcile that found what a lost notification left
-// behind, or a backfill): one ReplicationObserved event, deduplicated on its event id, and
-// the request its workflow runs with.
+// behind, or a backfill): one ReplicationObserved event, deduplicated on its
+// event id, and the request its workflow runs with. The event time is bounded
+// by Ferry's clock (domain/event-time.ts). A redelivery runs with what was
+// recorded the first time; the same id carrying other content is refused.
 import type { ResolvedConfig } from '../domain/config';
+import { boundedEventTime } from '../domain/event-time';
 import type { ReplicationRequest } from '../domain/workflow-contract';
 import type { EventStore } from './event-store';
 import type { Observation, ReplicationObservedData } from './events';
@@ -13,6 +16,31 @@ export interface Recorded {
   duplicate: boolean;
 }
 
+/** An event id already recorded with other content: a registry bug or a forged notification. */
+export class ConflictingEventError extends Error {
+  constructor(
+    readonly eventId: string,
+    readonly differences: string[],
+  ) {
+    super(`event ${eventId} was recorded before with another ${differences.join(', ')}; refusing the new content`);
+    this.name = 'ConflictingEventError';
+  }
+}
+
+/** What makes two notifications with one id the same event: everything they say, at the time the registry reported. */
+const CONTENT_FIELDS = ['kind', 'sourceRegion', 'repository', 'tag', 'digest', 'mediaType'] as const;
+
+function reportedTime(data: Pick<ReplicationObservedData, 'occurredAt' | 'reportedAt'>): string {
+  return data.reportedAt ?? data.occurredAt;
+}
+
+/** The fields in which `earlier` (as stored) and `now` (as reported) differ. */
+export function contentDifferences(earlier: ReplicationObservedData, now: Observation): string[] {
+  const differences: string[] = CONTENT_FIELDS.filter((field) => (earlier[field] ?? null) !== (now[field] ?? null));
+  if (Date.parse(reportedTime(earlier)) !== Date.parse(now.occurredAt)) differences.push('occurredAt');
+  return differences;
+}
+
 /** Records `observation`, to replicate into `targetRegions`: by default every region but the source. */
 export async function recordObservation(
   store: EventStore,
@@ -20,11 +48,18 @@ export async function recordObservation(
   observation: Observation,
   targetRegions = config.regions.map((region) => region.name).filter((name) => name !== observation.sourceRegion),
 ): Promise<Recorded> {
-  const data: ReplicationObservedData = { ...observation, targetRegions };
+  const time = boundedEventTime(observation.occurredAt, new Date(), config.ingest.maxClockSkewSeconds);
+  const data: ReplicationObservedData = { ...observation, ...time, targetRegions };
   const appended = await store.append({ type: 'ReplicationObserved', data });
+  // A redelivery runs with what was recorded the first time (its bounded time, its targets).
+  const recorded = appended.data as unknown as ReplicationObservedData;
+  if (!appended.recorded) {
+    const differences = contentDifferences(recorded, observation);
+    if (differences.length > 0) throw new ConflictingEventError(observation.eventId, differences);
+  }
   return {
     request: {
-      ...data,
+      ...recorded,
       replicationId: appended.seq,
       // The projection's observed_at is the observation event's recorded_at.
       observedAt: appended.recordedAt.toISOString(),
@@ -32,4 +67,12 @@ export async function recordObservation(
     },
     duplicate: !appended.recorded,
   };
+}
+
+/** Throws ConflictingEventError when `observation`'s id was recorded with other content; writes nothing. */
+export async function checkNotConflicting(store: EventStore, observation: Observation): Promise<void> {
+  const earlier = await store.observed(observation.sourceRegion, observation.eventId);
+  if (earlier === null) return;
+  const differences = contentDifferences(earlier, observation);
+  if (differences.length > 0) throw new ConflictingEventError(observation.eventId, differences);
 }

@@ -77,3 +77,18 @@ CREATE UNLOGGED TABLE IF NOT EXISTS region_progress (
   updated_at     timestamptz NOT NULL,
   PRIMARY KEY (replication_id, region)
 );
+
+-- Not a projection: registry events Ferry acknowledged but could not read
+-- (store/dead-letters.ts), kept with the reason, for `ferry dead-letters`.
+-- A redelivery of one (same region, format and event id) is kept once.
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id            bigserial   PRIMARY KEY,
+  source_region text        NOT NULL,
+  format        text        NOT NULL,
+  event_id      text,
+  code          text        NOT NULL,
+  reason        text        NOT NULL,
+  event         jsonb       NOT NULL,
+  received_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_event ON dead_letters (source_region, format, event_id) WHERE event_id IS NOT NULL;

@@ -4,19 +4,32 @@
 // Only manifest pushes and deletes mean work; every other well-formed event is
 // acknowledged as ignored, because a rejected event blocks the registry's
 // queue forever (§2.5).
-import { NotificationError, type RegistryEvent } from './event';
+import { NotificationError, readEvent, type IngestedEvent, type RegistryEvent } from './event';
 import { deleteFromTarget, isObject, manifestPush, objectField, requiredString, type Fields } from './fields';
 
 /** What Distribution puts in `target.mediaType` for every blob event. */
 const BLOB_MEDIA_TYPE = 'application/octet-stream';
 
-export function parseDistributionEnvelope(body: unknown): RegistryEvent[] {
+function envelopeEvents(body: unknown): unknown[] {
   if (!isObject(body)) throw new NotificationError('MALFORMED_ENVELOPE', 'the notification body is not a JSON object');
   if (!Array.isArray(body.events)) {
     throw new NotificationError('MALFORMED_ENVELOPE', 'the notification body has no "events" array');
   }
   // Array.from visits every index: map would skip the holes of a sparse array.
-  return Array.from(body.events, (event: unknown, index) => parseEvent(event, index));
+  return Array.from(body.events as unknown[]);
+}
+
+/** Every event of an envelope; the first one that cannot be read fails the whole envelope. */
+export function parseDistributionEnvelope(body: unknown): RegistryEvent[] {
+  return envelopeEvents(body).map((event, index) => parseEvent(event, index));
+}
+
+/**
+ * What ingest uses: an envelope that is not one fails, but an event in it that
+ * cannot be read becomes an UnreadableEvent, and the others are read as usual.
+ */
+export function readDistributionEnvelope(body: unknown): IngestedEvent[] {
+  return envelopeEvents(body).flatMap((event, index) => readEvent(event, () => [parseEvent(event, index)]));
 }
 
 function parseEvent(value: unknown, index: number): RegistryEvent {

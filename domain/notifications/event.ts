@@ -44,7 +44,24 @@ export interface IgnoredEvent {
   reason: string;
 }
 
+/**
+ * An event Ferry cannot read (a sha512 digest, a name no registry accepts):
+ * acknowledged like an ignored one, so it blocks nothing behind it, and kept
+ * as a dead letter with its reason (store/dead-letters.ts).
+ */
+export interface UnreadableEvent {
+  kind: 'unreadable';
+  eventId: string | null;
+  code: NotificationErrorCode;
+  reason: string;
+  /** The event as the registry sent it. */
+  event: unknown;
+}
+
 export type RegistryEvent = PushEvent | DeleteDigestEvent | DeleteTagEvent | IgnoredEvent;
+
+/** What ingest reads from a notification: events, and those it could not read. */
+export type IngestedEvent = RegistryEvent | UnreadableEvent;
 
 export type NotificationErrorCode = 'MALFORMED_ENVELOPE' | 'INVALID_FIELD' | 'INVALID_REFERENCE';
 
@@ -56,5 +73,16 @@ export class NotificationError extends Error {
   ) {
     super(message);
     this.name = 'NotificationError';
+  }
+}
+
+/** The events `parse` reads from one registry event; an UnreadableEvent when it throws a NotificationError. */
+export function readEvent(event: unknown, parse: () => RegistryEvent[]): IngestedEvent[] {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof NotificationError)) throw error;
+    const id = typeof event === 'object' && event !== null ? (event as { id?: unknown }).id : undefined;
+    return [{ kind: 'unreadable', eventId: typeof id === 'string' ? id : null, code: error.code, reason: error.message, event }];
   }
 }

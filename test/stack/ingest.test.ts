@@ -1,9 +1,12 @@
 // The ingest edge on the real api: bad input gets a precise answer and
 // changes nothing; input we accepted is recorded once.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegionStorage } from '../../activities/storage';
 import type { EventStore } from '../../store/event-store';
+import { localStackEnv, repoRoot } from '../support/env';
 import { connectStore, localConfig } from '../support/ferry';
 
 const config = localConfig();
@@ -58,14 +61,7 @@ describe('ingest rejects bad input precisely and writes nothing', () => {
     ['an oversized body', 'distribution/eastus', JSON.stringify({ events: [], pad: 'x'.repeat(300 * 1024) }), {}, 413, 'BODY_TOO_LARGE'],
     ['an unknown region', 'distribution/mars', pushEnvelope({}), {}, 404, 'UNKNOWN_REGION'],
     ['an unknown format', 'quay/eastus', pushEnvelope({}), {}, 404, 'UNKNOWN_FORMAT'],
-    ['a repository with ..', 'distribution/eastus', pushEnvelope({ repository: 'demo/../etc' }), {}, 400, 'INVALID_REFERENCE'],
-    ['an uppercase repository', 'distribution/eastus', pushEnvelope({ repository: 'Demo/App' }), {}, 400, 'INVALID_REFERENCE'],
-    ['a _layers segment', 'distribution/eastus', pushEnvelope({ repository: 'demo/_layers' }), {}, 400, 'INVALID_REFERENCE'],
-    ['a /_manifests segment', 'distribution/eastus', pushEnvelope({ repository: 'demo/_manifests/tags' }), {}, 400, 'INVALID_REFERENCE'],
-    ['a tag with /', 'distribution/eastus', pushEnvelope({ tag: 'v1/current' }), {}, 400, 'INVALID_REFERENCE'],
-    ['a 129-character tag', 'distribution/eastus', pushEnvelope({ tag: 'v'.repeat(129) }), {}, 400, 'INVALID_REFERENCE'],
-    ['a digest that is not sha256 hex', 'distribution/eastus', pushEnvelope({ digest: 'sha512:abc' }), {}, 400, 'INVALID_REFERENCE'],
-    ['uppercase digest hex', 'distribution/eastus', pushEnvelope({ digest: digest.toUpperCase() }), {}, 400, 'INVALID_REFERENCE'],
+    ['an events field that is not an array', 'distribution/eastus', JSON.stringify({ events: {} }), {}, 400, 'MALFORMED_ENVELOPE'],
   ];
 
   it.each(cases)('answers %s with its status and code', async (_name, path, body, headers, status, code) => {
@@ -96,6 +92,55 @@ describe('ingest rejects bad input precisely and writes nothing', () => {
     const keys = await Promise.all(config.regions.map((region) => keyCount(region.name)));
     for (const [, path, body, headers] of cases) await post(path, body, headers);
     expect(await Promise.all(config.regions.map((region) => keyCount(region.name)))).toEqual(keys);
+  });
+});
+
+describe('ingest keeps events it cannot read as dead letters, and blocks nothing behind them', () => {
+  const unreadable: Array<[string, Record<string, unknown>]> = [
+    ['a repository with ..', { repository: 'demo/../etc' }],
+    ['an uppercase repository', { repository: 'Demo/App' }],
+    ['a _layers segment', { repository: 'demo/_layers' }],
+    ['a /_manifests segment', { repository: 'demo/_manifests/tags' }],
+    ['a tag with /', { tag: 'v1/current' }],
+    ['a 129-character tag', { tag: 'v'.repeat(129) }],
+    ['a sha512 digest', { digest: `sha512:${'a'.repeat(128)}` }],
+    ['uppercase digest hex', { digest: digest.toUpperCase() }],
+  ];
+
+  it.each(unreadable)('acknowledges %s with 202, keeps it with its reason, and records no replication', async (_name, target) => {
+    const id = crypto.randomUUID();
+    const before = await eventCount();
+    const response = await post('distribution/eastus', pushEnvelope(target, id));
+    expect(response.status).toBe(202);
+    expect(response.body.accepted).toEqual([]);
+    expect(response.body.deadLettered).toEqual([{ eventId: id, code: 'INVALID_REFERENCE', reason: expect.stringMatching(/events\[0\]\.target\.\w+/) }]);
+    expect(await eventCount()).toBe(before);
+    const kept = await store.pool.query(`SELECT source_region, format, code, event FROM dead_letters WHERE event_id = $1`, [id]);
+    expect(kept.rows).toEqual([{ source_region: 'eastus', format: 'distribution', code: 'INVALID_REFERENCE', event: JSON.parse(pushEnvelope(target, id)).events[0] }]);
+  });
+
+  it('processes the rest of the envelope, keeps a redelivered dead letter once, counts and lists it', async () => {
+    const repository = `it-dead-${Date.now().toString(36)}/app`;
+    const good = JSON.parse(pushEnvelope({ repository, digest, tag: 'v1' })).events[0];
+    const bad = JSON.parse(pushEnvelope({ repository, digest: `sha512:${'b'.repeat(128)}`, tag: 'v2' })).events[0];
+    const body = JSON.stringify({ events: [bad, good] });
+    const first = await post('distribution/eastus', body);
+    expect(first.status).toBe(202);
+    expect((first.body.accepted as unknown[]).length).toBe(1);
+    expect(first.body.deadLettered).toEqual([{ eventId: bad.id, code: 'INVALID_REFERENCE', reason: expect.any(String) }]);
+    expect((await post('distribution/eastus', body)).status).toBe(202);
+    const kept = await store.pool.query(`SELECT count(*)::int AS n FROM dead_letters WHERE event_id = $1`, [bad.id]);
+    expect(kept.rows[0].n).toBe(1);
+    const replications = await store.pool.query(`SELECT tag FROM replications WHERE repository = $1`, [repository]);
+    expect(replications.rows).toEqual([{ tag: 'v1' }]);
+
+    const metrics = await (await fetch(`http://${config.ingest.host}:${config.ingest.port}/metrics`)).text();
+    expect(metrics).toMatch(/ferry_notification_events_total\{region="eastus",outcome="dead-lettered"\} [1-9]/);
+    const cli = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/ferry.ts', 'dead-letters', ...args], { cwd: repoRoot, env: localStackEnv() });
+    const { stdout } = await cli('--region', 'eastus', '--limit', '100');
+    expect(stdout).toContain(`event ${bad.id}  INVALID_REFERENCE`);
+    expect(stdout).toContain('sha512');
+    await expect(cli('--region', 'mars')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('region "mars" is not configured') });
   });
 });
 

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isManifestMediaType } from '../../domain/manifest';
-import { parseDistributionEnvelope } from '../../domain/notifications/distribution';
+import { parseDistributionEnvelope, readDistributionEnvelope } from '../../domain/notifications/distribution';
 import type { RegistryEvent } from '../../domain/notifications/event';
 import { expectValidPastTheEdge, notificationErrorExpecter, parseOrNotificationError, setPath } from '../support/notification-contract';
 
@@ -253,5 +253,25 @@ describe('parseDistributionEnvelope on arbitrary input', () => {
       return body;
     });
     fc.assert(fc.property(envelope, expectEdgeContract), { numRuns: 2000 });
+  });
+});
+
+describe('readDistributionEnvelope (what ingest uses)', () => {
+  it('reads an event it cannot parse as unreadable, with its id, code and reason, and the others as usual', () => {
+    const push = readFixture('0003.json').events[0];
+    const bad = { ...structuredClone(push), id: 'bad-1', target: { ...push.target, digest: `sha512:${'c'.repeat(128)}` } };
+    const events = readDistributionEnvelope({ events: [bad, push] });
+    expect(events.map((event) => event.kind)).toEqual(['unreadable', 'push']);
+    expect(events[0]).toMatchObject({ kind: 'unreadable', eventId: 'bad-1', code: 'INVALID_REFERENCE', event: bad });
+    expect(() => parseDistributionEnvelope({ events: [bad, push] })).toThrow(/digest/);
+  });
+
+  it('reads an event that is not an object, or has no id, as unreadable with no id', () => {
+    expect(readDistributionEnvelope({ events: [42] })).toMatchObject([{ kind: 'unreadable', eventId: null, code: 'MALFORMED_ENVELOPE' }]);
+  });
+
+  it('still refuses what is not an envelope', () => {
+    expect(() => readDistributionEnvelope({ events: 'none' })).toThrow(/"events" array/);
+    expect(() => readDistributionEnvelope([])).toThrow(/not a JSON object/);
   });
 });

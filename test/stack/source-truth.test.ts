@@ -1,0 +1,134 @@
+// Invariant 9: the source's storage decides. A notification is a hint: a delete
+// the source did not make removes nothing, a time from the future neither wins
+// nor freezes a tag, a late digest delete unlinks nothing a newer push brought
+// back, and an event id reused with other content is refused.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseRepositoryName, type RepositoryName } from '../../domain/reference';
+import type { OutcomeMessage } from '../../domain/subjects';
+import type { EventStore } from '../../store/event-store';
+import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { buildImage, type OciImage } from '../support/oci-image';
+import { getManifest, skopeoCopy } from '../support/registry';
+import { deleteNotification, notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
+
+const config = localConfig();
+const TIMEOUT = 120_000;
+const HOUR = 3600_000;
+let store: EventStore;
+const collectors: MessageCollector<OutcomeMessage>[] = [];
+
+beforeAll(() => {
+  store = connectStore(config);
+});
+afterAll(async () => {
+  await Promise.all(collectors.map((collector) => collector.stop()));
+  await store.close();
+});
+
+async function outcomes(repository: RepositoryName): Promise<MessageCollector<OutcomeMessage>> {
+  const collector = await MessageCollector.start<OutcomeMessage>(config.natsUrl, `ferry.outcome.${repository.replaceAll('.', '%2E')}.>`);
+  collectors.push(collector);
+  return collector;
+}
+
+async function expectServedEverywhere(repository: string, tag: string, image: OciImage): Promise<void> {
+  for (const region of config.regions) {
+    const manifest = await getManifest(region.registryUrl, repository, tag);
+    expect(manifest.status, `${region.name} serves ${repository}:${tag}`).toBe(200);
+    expect(manifest.digest, `${region.name} serves the source's image`).toBe(image.manifestDigest);
+    // Through the cache too, in the regions Ferry writes to: what a puller there gets.
+    if (region.name === 'eastus') continue;
+    const cached = await getManifest(region.cachePurgeUrls[0]!, repository, tag);
+    expect(cached.digest, `${region.name}'s cache serves the source's image`).toBe(image.manifestDigest);
+  }
+}
+
+async function pushWithSkopeo(image: OciImage, repository: string, tag: string): Promise<void> {
+  await skopeoCopy(image.reference, `docker://127.0.0.1:5001/${repository}:${tag}`);
+}
+
+async function accepted(response: Response): Promise<number> {
+  expect(response.status, await response.clone().text()).toBe(202);
+  const body = (await response.json()) as { accepted: Array<{ replicationId: number }> };
+  return body.accepted[0]!.replicationId;
+}
+
+describe('the source storage decides', () => {
+  it('a delete dated a year ahead for a tag the source still holds removes it nowhere, and later pushes still arrive', async () => {
+    const repository = parseRepositoryName(uniqueRepository('forged-delete'));
+    const [first, second] = await Promise.all([buildImage({ layers: [{ size: 30_000 }], tag: 't' }), buildImage({ layers: [{ size: 30_000 }], tag: 't' })]);
+    const finished = await outcomes(repository);
+    await pushWithSkopeo(first!, repository, 't');
+    await finished.waitFor(1, TIMEOUT);
+    await expectServedEverywhere(repository, 't', first!);
+
+    const forged = await accepted(await notify(config, 'eastus', deleteNotification(repository, { tag: 't' }, new Date(Date.now() + 365 * 24 * HOUR))));
+    const [, deleted] = await finished.waitFor(2, TIMEOUT);
+    expect(deleted!.body.replicationId).toBe(forged);
+    await expectServedEverywhere(repository, 't', first!);
+    const skipped = await store.pool.query(`SELECT data FROM events WHERE type = 'DeleteApplied' AND replication_id = $1`, [forged]);
+    expect(skipped.rows.map((row) => row.data.removedTags)).toEqual([[], []]);
+    expect(skipped.rows.map((row) => row.data.skipped)).toEqual(['the source still holds the tag', 'the source still holds the tag']);
+    const recorded = await store.pool.query(`SELECT occurred_at FROM region_tags WHERE region = 'eastus' AND repository = $1 AND tag = 't'`, [repository]);
+    expect(recorded.rows[0].occurred_at.getTime(), 'the forged time is bounded by the skew').toBeLessThanOrEqual(Date.now() + config.ingest.maxClockSkewSeconds * 1000);
+
+    await pushWithSkopeo(second!, repository, 't');
+    await finished.waitFor(3, TIMEOUT);
+    await expectServedEverywhere(repository, 't', second!);
+  });
+
+  it('a push dated an hour ahead does not block the pushes after it', async () => {
+    const repository = parseRepositoryName(uniqueRepository('future-push'));
+    const [ahead, next] = await Promise.all([buildImage({ layers: [{ size: 20_000 }], tag: 'v' }), buildImage({ layers: [{ size: 20_000 }], tag: 'v' })]);
+    const finished = await outcomes(repository);
+    await writeImageBehindRegistry(config, 'eastus', repository, ahead!, null);
+    await accepted(await notify(config, 'eastus', pushNotification(repository, ahead!, crypto.randomUUID(), new Date(Date.now() + HOUR))));
+    await finished.waitFor(1, TIMEOUT);
+    await expectServedEverywhere(repository, 'v', ahead!);
+
+    // Pushed right away: its real time is earlier than the bounded future one.
+    await pushWithSkopeo(next!, repository, 'v');
+    await finished.waitFor(2, TIMEOUT);
+    await expectServedEverywhere(repository, 'v', next!);
+  });
+
+  it('a digest delete delivered after the digest was pushed again unlinks nothing', async () => {
+    const repository = parseRepositoryName(uniqueRepository('late-digest-delete'));
+    const image = await buildImage({ layers: [{ size: 25_000 }], tag: 'r' });
+    const finished = await outcomes(repository);
+    await pushWithSkopeo(image, repository, 'r');
+    await finished.waitFor(1, TIMEOUT);
+    // The source deleted the digest and got it pushed again; its delete notification arrives last.
+    const late = await accepted(await notify(config, 'eastus', deleteNotification(repository, { digest: image.manifestDigest }, new Date(Date.now() - 1000))));
+    const [, deleted] = await finished.waitFor(2, TIMEOUT);
+    expect(deleted!.body.replicationId).toBe(late);
+    await expectServedEverywhere(repository, 'r', image);
+    for (const region of config.regions) {
+      expect((await getManifest(region.registryUrl, repository, image.manifestDigest)).status, `${region.name} keeps the manifest`).toBe(200);
+    }
+  });
+
+  it('refuses an event id seen before with other content, and records nothing of its envelope', async () => {
+    const repository = parseRepositoryName(uniqueRepository('reused-id'));
+    const [original, other] = await Promise.all([buildImage({ layers: [{ size: 10_000 }], tag: 'x' }), buildImage({ layers: [{ size: 10_000 }], tag: 'x' })]);
+    await writeImageBehindRegistry(config, 'eastus', repository, original!, null);
+    const id = crypto.randomUUID();
+    const at = new Date();
+    await accepted(await notify(config, 'eastus', pushNotification(repository, original!, id, at)));
+    // The same notification again is a redelivery, accepted as a duplicate.
+    const again = await notify(config, 'eastus', pushNotification(repository, original!, id, at));
+    expect(((await again.json()) as { accepted: Array<{ duplicate: boolean }> }).accepted[0]!.duplicate).toBe(true);
+
+    const alone = await notify(config, 'eastus', pushNotification(repository, other!, id, at));
+    expect(alone.status, 'the reused id alone').toBe(409);
+    const forgedBody = JSON.parse(pushNotification(repository, other!, id, at));
+    forgedBody.events.unshift(JSON.parse(pushNotification(repository, other!)).events[0]);
+    const refused = await notify(config, 'eastus', JSON.stringify(forgedBody));
+    expect(refused.status).toBe(409);
+    const { error } = (await refused.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('CONFLICTING_EVENT');
+    expect(error.message).toMatch(/digest/);
+    const recorded = await store.pool.query(`SELECT digest FROM replications WHERE repository = $1`, [repository]);
+    expect(recorded.rows).toEqual([{ digest: original!.manifestDigest }]);
+  });
+});
