@@ -29,7 +29,7 @@ export function createActivities({ config, storages, store, announcer, metrics }
   const verifications = new SourceVerifications();
   const copyBlob = createBlobCopier({ storages, store, partSize: config.replication.partSizeBytes, budget: partBudget, verifications, metrics });
   const manifests = createManifestActivities({ storages, store });
-  const tags = createTagActivities({ storages, store });
+  const tags = createTagActivities({ storages, store, awaitNotificationMs: config.replication.awaitNotificationSeconds * 1000 });
   const regions = new Map(config.regions.map((region) => [region.name, region]));
   const pullCheck = createPullCheckActivities({ regions });
   const caches = createCachePurgeActivities({ regions, store });

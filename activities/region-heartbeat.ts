@@ -48,7 +48,14 @@ export class RegionHeartbeat {
 
   phase(phase: RegionPhase): void {
     this.details.phase = phase;
+    this.details.waitingFor = null;
     this.moved();
+  }
+
+  /** The phase waits on something outside it: said in the heartbeat (Temporal UI, `ferry stuck`). */
+  waiting(waitingFor: string): void {
+    this.details.waitingFor = waitingFor;
+    this.beat();
   }
 
   startBlobs(graph: ManifestGraph): void {

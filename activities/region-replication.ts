@@ -121,7 +121,7 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
     let movedTag: Tag | null = null;
     if (request.tag !== null && tagConfirmed) {
       heartbeat.phase('tag');
-      const result = await tags.moveTag({ ...ids, sourceRegion: request.sourceRegion, occurredAt: request.occurredAt, tag: request.tag, digest });
+      const result = await tags.moveTag({ ...ids, sourceRegion: request.sourceRegion, occurredAt: request.occurredAt, tag: request.tag, digest }, (waitingFor) => heartbeat.waiting(waitingFor));
       if (result.moved) movedTag = request.tag;
     }
     heartbeat.phase('purge');
@@ -135,7 +135,10 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
   async function deleteInto(request: ReplicationRequest, targetRegion: string, heartbeat: RegionHeartbeat): Promise<void> {
     const ids = { replicationId: request.replicationId, targetRegion, repository: request.repository };
     heartbeat.phase('tag');
-    const result = await tags.applyDelete({ ...ids, sourceRegion: request.sourceRegion, occurredAt: request.occurredAt, tag: request.tag, digest: request.digest });
+    const result = await tags.applyDelete(
+      { ...ids, sourceRegion: request.sourceRegion, occurredAt: request.occurredAt, tag: request.tag, digest: request.digest },
+      (waitingFor) => heartbeat.waiting(waitingFor),
+    );
     heartbeat.phase('purge');
     await caches.purgeCaches({ ...ids, references: [...result.removedTags, ...(request.digest === null ? [] : [request.digest])] });
   }

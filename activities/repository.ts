@@ -80,6 +80,11 @@ export class RegionRepository {
     return this.storage.readLink(this.layout.tagCurrentLink(this.name, tag), signal);
   }
 
+  /** The digest the tag points at and when its current link was written; null when there is no such tag. */
+  async taggedWithTime(tag: Tag, signal?: AbortSignal): Promise<{ digest: Digest; modifiedAt: Date | null } | null> {
+    return this.storage.readLinkWithTime(this.layout.tagCurrentLink(this.name, tag), signal);
+  }
+
   /** Points the tag at a digest: the index link, then the current link (the write a pull sees). */
   async tag(tag: Tag, digest: Digest, signal?: AbortSignal): Promise<void> {
     await this.storage.writeLink(this.layout.tagIndexLink(this.name, tag, digest), digest, signal);

@@ -91,6 +91,11 @@ export class RegionStorage {
 
   /** Reads a small object whole; null when absent. */
   async getSmall(key: string, abortSignal?: AbortSignal): Promise<Uint8Array | null> {
+    return (await this.getSmallWithTime(key, abortSignal))?.bytes ?? null;
+  }
+
+  /** Reads a small object whole, with when it was last written; null when absent. */
+  async getSmallWithTime(key: string, abortSignal?: AbortSignal): Promise<{ bytes: Uint8Array; modifiedAt: Date | null } | null> {
     const object = await this.getStream(key, abortSignal);
     if (object === null) return null;
     if (object.size > MAX_SMALL_OBJECT_BYTES) {
@@ -99,14 +104,14 @@ export class RegionStorage {
     }
     const chunks: Buffer[] = [];
     for await (const chunk of object.stream as AsyncIterable<Buffer>) chunks.push(chunk);
-    return Buffer.concat(chunks);
+    return { bytes: Buffer.concat(chunks), modifiedAt: object.modifiedAt };
   }
 
   /** Opens an object for reading, with its size and ETag from the same response; null when absent. */
-  async getStream(key: string, abortSignal?: AbortSignal): Promise<(ObjectHead & { stream: Readable }) | null> {
+  async getStream(key: string, abortSignal?: AbortSignal): Promise<(ObjectHead & { stream: Readable; modifiedAt: Date | null }) | null> {
     try {
       const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal });
-      return { stream: object.Body as Readable, size: object.ContentLength ?? 0, etag: object.ETag ?? '' };
+      return { stream: object.Body as Readable, size: object.ContentLength ?? 0, etag: object.ETag ?? '', modifiedAt: object.LastModified ?? null };
     } catch (error) {
       if (isMissing(error)) return null;
       throw error;
@@ -121,11 +126,16 @@ export class RegionStorage {
   }
 
   async readLink(key: string, abortSignal?: AbortSignal): Promise<Digest | null> {
-    const bytes = await this.getSmall(key, abortSignal);
-    if (bytes === null) return null;
-    const digest = parseLinkFile(bytes);
+    return (await this.readLinkWithTime(key, abortSignal))?.digest ?? null;
+  }
+
+  /** A link file's digest and when it was last written; null when absent. */
+  async readLinkWithTime(key: string, abortSignal?: AbortSignal): Promise<{ digest: Digest; modifiedAt: Date | null } | null> {
+    const object = await this.getSmallWithTime(key, abortSignal);
+    if (object === null) return null;
+    const digest = parseLinkFile(object.bytes);
     if (digest === null) throw new CorruptLinkError(key);
-    return digest;
+    return { digest, modifiedAt: object.modifiedAt };
   }
 
   async writeLink(key: string, digest: Digest, abortSignal?: AbortSignal): Promise<void> {

@@ -4,11 +4,15 @@
 // Changes from different source regions are ordered by bounded event time
 // (domain/tag-order.ts), with the region's tag row in Postgres as the
 // fencing token, checked and written in the transaction that writes the link.
+// A change the target's own registry made to the tag (a push or delete there
+// whose notification Ferry has not recorded yet) is never overwritten
+// blindly: the activity waits for that notification, then orders the two
+// (domain/tag-order.ts decideUnrecorded).
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { PoolClient } from 'pg';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
-import { mayChangeTag, type TagChange } from '../domain/tag-order';
+import { decideUnrecorded, mayChangeTag, type TagChange, type UnrecordedChange } from '../domain/tag-order';
 import type { EventStore } from '../store/event-store';
 import { RegionRepository } from './repository';
 import { storageOf, type Storages } from './storage';
@@ -50,8 +54,16 @@ export interface ApplyDeleteResult {
 
 export const SOURCE_HOLDS_TAG = 'the source still holds the tag';
 export const SOURCE_HOLDS_DIGEST = 'the source still holds the digest';
+export const TARGET_CHANGED_TAG = "the target's registry changed the tag later";
 
-export function createTagActivities({ storages, store }: { storages: Storages; store: EventStore }) {
+/** Told, about every half second, what a tag change is waiting for (the region activity heartbeats it). */
+export type OnWait = (waitingFor: string) => void;
+
+const WAIT_POLL_MS = 500;
+/** A tag operation's answer while it waits for the notification of the target's own change (it released its lock). */
+const WAIT = Symbol('wait for the target registry’s notification');
+
+export function createTagActivities({ storages, store, awaitNotificationMs }: { storages: Storages; store: EventStore; awaitNotificationMs: number }) {
   const repositories = (input: { sourceRegion?: string; targetRegion: string; repository: RepositoryName }) => ({
     target: new RegionRepository(storageOf(storages, input.targetRegion), input.repository),
     source: input.sourceRegion === undefined ? null : new RegionRepository(storageOf(storages, input.sourceRegion), input.repository),
@@ -63,10 +75,46 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
     return { allowed: mayChangeTag(change, holder), holder };
   }
 
-  /** Untags unless the source still holds the tag or a later change from elsewhere holds it; true when removed. Under the caller's lock. */
-  async function removeTag(sql: PoolClient, input: ApplyDeleteInput, tag: Tag, source: RegionRepository | null, target: RegionRepository): Promise<boolean> {
+  /**
+   * Runs a tag operation under its lock until it is not waiting: while the
+   * target's registry changed the tag and Ferry has not recorded that change,
+   * the operation answers WAIT, and runs again half a second later (lock
+   * released, so the notification can be recorded meanwhile).
+   */
+  async function untilRecorded<T>(operation: (waits: TargetWaits) => Promise<T | typeof WAIT>, onWait?: OnWait): Promise<T> {
+    const waits = new TargetWaits();
+    const signal = Context.current().cancellationSignal;
+    for (;;) {
+      const result = await operation(waits);
+      if (result !== WAIT) return result;
+      onWait?.(waits.describe());
+      await sleep(WAIT_POLL_MS, signal);
+    }
+  }
+
+  /**
+   * Whether `change` may move or remove `tag` in the target as far as the
+   * target's own registry is concerned ('wait': its change is not recorded
+   * yet). `ours` is the digest this change writes (a retry finds it there).
+   */
+  async function targetVerdict(sql: PoolClient, change: TagChange & { targetRegion: string; repository: RepositoryName }, tag: Tag, target: RegionRepository, waits: TargetWaits, ours: Digest | null = null) {
+    const current = await target.taggedWithTime(tag);
+    const digest = current?.digest ?? null;
+    if (digest !== null && digest === ours) return 'allowed';
+    if (await store.recordedTagState(sql, change.targetRegion, change.repository, tag, digest)) return 'allowed';
+    return decideUnrecorded(change, waits.met(change.targetRegion, change.repository, tag, digest, current?.modifiedAt ?? null), Date.now(), awaitNotificationMs);
+  }
+
+  /**
+   * Untags unless the source still holds the tag, a later change from elsewhere
+   * holds it, or the target's registry changed it later; true when removed.
+   * Under the caller's lock; WAIT when the target's change is not recorded yet.
+   */
+  async function removeTag(sql: PoolClient, input: ApplyDeleteInput, tag: Tag, source: RegionRepository | null, target: RegionRepository, waits: TargetWaits): Promise<boolean | typeof WAIT> {
     if (source !== null && (await source.tagged(tag)) !== null) return false;
-    if (!(await fenceAllows(sql, input, tag)).allowed) return false;
+    const verdict = await targetVerdict(sql, input, tag, target, waits);
+    if (verdict === 'wait') return WAIT;
+    if (verdict === 'refused' || !(await fenceAllows(sql, input, tag)).allowed) return false;
     await target.untag(tag);
     return true;
   }
@@ -85,14 +133,19 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
   }
 
   /** A tag delete: under the tag's lock, removed only when the source no longer has the tag. */
-  async function deleteTag(input: ApplyDeleteInput, tag: Tag): Promise<ApplyDeleteResult> {
+  async function deleteTag(input: ApplyDeleteInput, tag: Tag, onWait?: OnWait): Promise<ApplyDeleteResult> {
     const { source, target } = repositories(input);
-    return store.withTagLock(input.targetRegion, input.repository, tag, async (sql) => {
-      const sourceHolds = source !== null && (await source.tagged(tag)) !== null;
-      const removed = !sourceHolds && (await removeTag(sql, input, tag, null, target));
-      const result = { removedTags: removed ? [tag] : [], removedManifest: false, removedLayerLink: false, skipped: sourceHolds ? SOURCE_HOLDS_TAG : null };
-      return recordDelete(input, result, sql);
-    });
+    return untilRecorded(
+      (waits) =>
+        store.withTagLock(input.targetRegion, input.repository, tag, async (sql) => {
+          const sourceHolds = source !== null && (await source.tagged(tag)) !== null;
+          const removed = !sourceHolds && (await removeTag(sql, input, tag, null, target, waits));
+          if (removed === WAIT) return WAIT;
+          const result = { removedTags: removed ? [tag] : [], removedManifest: false, removedLayerLink: false, skipped: sourceHolds ? SOURCE_HOLDS_TAG : null };
+          return recordDelete(input, result, sql);
+        }),
+      onWait,
+    );
   }
 
   /**
@@ -101,28 +154,35 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
    * digest (pushed again since), and the manifest stays while a tag the
    * delete may not remove still points at it.
    */
-  async function deleteDigest(input: ApplyDeleteInput, digest: Digest): Promise<ApplyDeleteResult> {
+  async function deleteDigest(input: ApplyDeleteInput, digest: Digest, onWait?: OnWait): Promise<ApplyDeleteResult> {
     const { source, target } = repositories(input);
-    return store.withRepositoryLock(input.targetRegion, input.repository, async (sql) => {
-      const result: ApplyDeleteResult = { removedTags: [], removedManifest: false, removedLayerLink: false, skipped: null };
-      if (await target.hasManifest(digest)) {
-        if (source !== null && (await source.hasManifest(digest))) return recordDelete(input, { ...result, skipped: SOURCE_HOLDS_DIGEST }, sql);
-        let kept = 0;
-        for (const tag of await target.lookup(digest)) {
-          if (await removeTag(sql, input, tag, source, target)) result.removedTags.push(tag);
-          else kept++;
-        }
-        if (kept === 0) {
-          await target.unlinkManifest(digest);
-          result.removedManifest = true;
-        }
-      } else if (await target.linksBlob(digest)) {
-        if (source !== null && (await source.linksBlob(digest))) return recordDelete(input, { ...result, skipped: SOURCE_HOLDS_DIGEST }, sql);
-        await target.unlinkBlob(digest);
-        result.removedLayerLink = true;
-      }
-      return recordDelete(input, result, sql);
-    });
+    return untilRecorded(
+      (waits) =>
+        store.withRepositoryLock(input.targetRegion, input.repository, async (sql) => {
+          const result: ApplyDeleteResult = { removedTags: [], removedManifest: false, removedLayerLink: false, skipped: null };
+          if (await target.hasManifest(digest)) {
+            if (source !== null && (await source.hasManifest(digest))) return recordDelete(input, { ...result, skipped: SOURCE_HOLDS_DIGEST }, sql);
+            const tags = await target.lookup(digest);
+            // Nothing is removed while any of the tags waits: the whole delete runs again.
+            for (const tag of tags) if ((await targetVerdict(sql, input, tag, target, waits)) === 'wait') return WAIT;
+            let kept = 0;
+            for (const tag of tags) {
+              if ((await removeTag(sql, input, tag, source, target, waits)) === true) result.removedTags.push(tag);
+              else kept++;
+            }
+            if (kept === 0) {
+              await target.unlinkManifest(digest);
+              result.removedManifest = true;
+            }
+          } else if (await target.linksBlob(digest)) {
+            if (source !== null && (await source.linksBlob(digest))) return recordDelete(input, { ...result, skipped: SOURCE_HOLDS_DIGEST }, sql);
+            await target.unlinkBlob(digest);
+            result.removedLayerLink = true;
+          }
+          return recordDelete(input, result, sql);
+        }),
+      onWait,
+    );
   }
 
   return {
@@ -131,29 +191,35 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
      * lock, only while the target has the manifest, the source's tag still
      * holds the digest, and no later change from another source holds the tag.
      */
-    async moveTag(input: MoveTagInput): Promise<MoveTagResult> {
+    async moveTag(input: MoveTagInput, onWait?: OnWait): Promise<MoveTagResult> {
       const { source, target } = repositories(input);
       const signal = Context.current().cancellationSignal;
-      return store.withTagLock(input.targetRegion, input.repository, input.tag, async (sql) => {
-        if (!(await target.hasManifest(input.digest, signal))) {
-          // Never point a tag at a manifest the region cannot serve.
-          throw ApplicationFailure.retryable(`manifest ${input.digest} is not yet in ${input.repository} in ${input.targetRegion}`, 'ManifestNotInTarget');
-        }
-        const data = { repository: input.repository, tag: input.tag };
-        // The source decides, read again under the lock: a newer change of the tag there wins.
-        if (source !== null && (await source.tagged(input.tag, signal)) !== input.digest) {
-          await store.append({ type: 'TagSuperseded', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, newerReplicationId: null } }, sql);
-          return { moved: false, heldBy: null };
-        }
-        const { allowed, holder } = await fenceAllows(sql, input, input.tag);
-        if (!allowed) {
-          await store.append({ type: 'TagSuperseded', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, newerReplicationId: holder!.replicationId } }, sql);
-          return { moved: false, heldBy: holder!.replicationId };
-        }
-        await target.tag(input.tag, input.digest, signal);
-        await store.append({ type: 'TagReplicated', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, digest: input.digest, occurredAt: input.occurredAt } }, sql);
-        return { moved: true, heldBy: null };
-      });
+      const data = { repository: input.repository, tag: input.tag };
+      const superseded = async (sql: PoolClient, newerReplicationId: number | null): Promise<MoveTagResult> => {
+        await store.append({ type: 'TagSuperseded', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, newerReplicationId } }, sql);
+        return { moved: false, heldBy: newerReplicationId };
+      };
+      return untilRecorded(
+        (waits) =>
+          store.withTagLock(input.targetRegion, input.repository, input.tag, async (sql) => {
+            if (!(await target.hasManifest(input.digest, signal))) {
+              // Never point a tag at a manifest the region cannot serve.
+              throw ApplicationFailure.retryable(`manifest ${input.digest} is not yet in ${input.repository} in ${input.targetRegion}`, 'ManifestNotInTarget');
+            }
+            // The source decides, read again under the lock: a newer change of the tag there wins.
+            if (source !== null && (await source.tagged(input.tag, signal)) !== input.digest) return superseded(sql, null);
+            // So does a later change the target's own registry made.
+            const verdict = await targetVerdict(sql, input, input.tag, target, waits, input.digest);
+            if (verdict === 'wait') return WAIT;
+            if (verdict === 'refused') return superseded(sql, null);
+            const { allowed, holder } = await fenceAllows(sql, input, input.tag);
+            if (!allowed) return superseded(sql, holder!.replicationId);
+            await target.tag(input.tag, input.digest, signal);
+            await store.append({ type: 'TagReplicated', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, digest: input.digest, occurredAt: input.occurredAt } }, sql);
+            return { moved: true, heldBy: null };
+          }),
+        onWait,
+      );
     },
 
     /**
@@ -161,10 +227,46 @@ export function createTagActivities({ storages, store }: { storages: Storages; s
      * it: a tag, or a digest (a manifest, with every tag pointing at it, or
      * else a blob's link in the repository).
      */
-    async applyDelete(input: ApplyDeleteInput): Promise<ApplyDeleteResult> {
-      if (input.digest !== null) return deleteDigest(input, input.digest);
-      if (input.tag !== null) return deleteTag(input, input.tag);
+    async applyDelete(input: ApplyDeleteInput, onWait?: OnWait): Promise<ApplyDeleteResult> {
+      if (input.digest !== null) return deleteDigest(input, input.digest, onWait);
+      if (input.tag !== null) return deleteTag(input, input.tag, onWait);
       return recordDelete(input, { removedTags: [], removedManifest: false, removedLayerLink: false, skipped: null });
     },
   };
+}
+
+/** The target's own changes one tag operation met, and since when, so that each wait is bounded. */
+class TargetWaits {
+  private readonly seen = new Map<string, UnrecordedChange & { where: string }>();
+  private last: (UnrecordedChange & { where: string }) | null = null;
+
+  met(region: string, repository: string, tag: string, digest: string | null, modifiedAt: Date | null): UnrecordedChange {
+    const where = `${region} ${repository}:${tag}`;
+    const key = `${where} ${digest ?? 'none'}`;
+    let change = this.seen.get(key);
+    if (change === undefined) {
+      change = { where, digest, modifiedAt, seenAt: Date.now() };
+      this.seen.set(key, change);
+    }
+    this.last = change;
+    return change;
+  }
+
+  describe(): string {
+    const change = this.last;
+    if (change === null) return 'the notification of a change the target registry made';
+    const what = change.digest === null ? 'deleted' : `pointed at ${change.digest}`;
+    return `the notification of ${change.where}, which that region's registry ${what} and Ferry has not recorded yet`;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
 }

@@ -64,6 +64,7 @@ function activityLines(activity: StuckActivity, now: Date): string[] {
   return [
     `    activity ${activity.activityType}: attempt ${activity.attempt}${limit}, ${activity.state}${retry}${heartbeat}`,
     ...(activity.progress && activity.progress.blobs > 0 ? [`      progress: ${describeProgress(activity.progress)}`] : []),
+    ...(activity.progress?.waitingFor ? [`      waiting for ${activity.progress.waitingFor}`] : []),
     `      last failure: ${activity.lastFailure ?? '(none yet)'}`,
   ];
 }

@@ -86,6 +86,12 @@ export const configSchema = z
         partSizeBytes: z.number().int().min(5 * 1024 * 1024).default(16 * 1024 * 1024),
         /** Blob bytes a worker holds in memory at once over all its copies (activities/byte-budget.ts). */
         partBudgetBytes: z.number().int().min(5 * 1024 * 1024).default(96 * 1024 * 1024),
+        /**
+         * How long a replication waits for the notification of a change the
+         * target region's registry made to the same tag, before its storage's
+         * write time decides (activities/tags.ts).
+         */
+        awaitNotificationSeconds: z.number().int().min(0).max(600).default(10),
       })
       .prefault({}),
     reconcile: z

@@ -130,6 +130,8 @@ export interface RegionProgress {
   copying: Array<{ digest: Digest; bytesDone: number; size: number }>;
   /** Multipart uploads in progress, by blob digest: a retried attempt continues them. */
   uploads: Record<string, string>;
+  /** What the phase is waiting for, when it waits on something other than its own work (a notification of the target's registry). */
+  waitingFor?: string | null;
 }
 
 export interface RegionOutcome {

@@ -159,6 +159,24 @@ export class EventStore {
     return row ? { replicationId: Number(row.replication_id), occurredAt: row.occurred_at.toISOString(), sourceRegion: row.source_region } : null;
   }
 
+  /**
+   * Whether what a region's tag holds now (`digest`, null for no tag) is a
+   * change Ferry has recorded: the last change it knows moved or removed the
+   * tag there, or the last push or tag delete that region's own registry
+   * reported. False means the region's registry changed the tag and its
+   * notification has not been recorded (activities/tags.ts waits for it).
+   */
+  async recordedTagState(sql: Sql, region: string, repository: string, tag: string, digest: string | null): Promise<boolean> {
+    const result = await sql.query<{ recorded: boolean }>(
+      `SELECT COALESCE((SELECT digest IS NOT DISTINCT FROM $4 FROM region_tags WHERE region = $1 AND repository = $2 AND tag = $3), $4::text IS NULL)
+           OR COALESCE((SELECT digest IS NOT DISTINCT FROM $4 FROM replications
+                        WHERE source_region = $1 AND repository = $2 AND tag = $3 AND kind IN ('push', 'delete-tag')
+                        ORDER BY id DESC LIMIT 1), false) AS recorded`,
+      [region, repository, tag, digest],
+    );
+    return result.rows[0]!.recorded;
+  }
+
   /** The observation recorded under a source region's event id, or null. */
   async observed(sourceRegion: string, eventId: string): Promise<ReplicationObservedData | null> {
     const key = dedupeKey({ type: 'ReplicationObserved', data: { sourceRegion, eventId } as ReplicationObservedData });

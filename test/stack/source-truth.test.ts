@@ -1,13 +1,20 @@
 // Invariant 9: the source's storage decides. A notification is a hint: a delete
 // the source did not make removes nothing, a time from the future neither wins
 // nor freezes a tag, a late digest delete unlinks nothing a newer push brought
-// back, and an event id reused with other content is refused.
+// back, and an event id reused with other content is refused. A region's
+// own change of a tag whose notification Ferry has not recorded yet is never
+// overwritten blindly: the replication into it waits for that notification
+// (and says so in its heartbeat), or, if none comes, the region's storage
+// orders the two by its write time.
+import { Client, Connection } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRepositoryName, type RepositoryName } from '../../domain/reference';
 import type { OutcomeMessage } from '../../domain/subjects';
 import type { EventStore } from '../../store/event-store';
 import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
+import { waitUntil } from '../support/processes';
 import { getManifest, skopeoCopy } from '../support/registry';
 import { deleteNotification, notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
 
@@ -15,15 +22,35 @@ const config = localConfig();
 const TIMEOUT = 120_000;
 const HOUR = 3600_000;
 let store: EventStore;
+let connection: Connection;
+let temporal: Client;
 const collectors: MessageCollector<OutcomeMessage>[] = [];
 
-beforeAll(() => {
+beforeAll(async () => {
   store = connectStore(config);
+  connection = await Connection.connect({ address: config.temporal.address });
+  temporal = new Client({ connection });
 });
 afterAll(async () => {
   await Promise.all(collectors.map((collector) => collector.stop()));
   await store.close();
+  await connection.close();
 });
+
+/** What the region activity of a replication says it waits for, in its last heartbeat (the Temporal UI shows the same). */
+async function waitingFor(replicationId: number, region: string): Promise<string | null> {
+  const row = await store.pool.query(`SELECT workflow_id FROM replications WHERE id = $1`, [replicationId]);
+  const description = await temporal.workflow.getHandle(row.rows[0].workflow_id).describe();
+  const activity = (description.raw.pendingActivities ?? []).find((pending) => pending.activityId === region);
+  const payload = activity?.heartbeatDetails?.payloads?.[0];
+  if (!payload) return null;
+  return defaultPayloadConverter.fromPayload<{ waitingFor?: string | null }>(payload).waitingFor ?? null;
+}
+
+async function servedIn(region: string, repository: string, tag: string): Promise<string | null> {
+  const manifest = await getManifest(config.regions.find((each) => each.name === region)!.registryUrl, repository, tag);
+  return manifest.status === 200 ? manifest.digest : null;
+}
 
 async function outcomes(repository: RepositoryName): Promise<MessageCollector<OutcomeMessage>> {
   const collector = await MessageCollector.start<OutcomeMessage>(config.natsUrl, `ferry.outcome.${repository.replaceAll('.', '%2E')}.>`);
@@ -130,5 +157,45 @@ describe('the source storage decides', () => {
     expect(error.message).toMatch(/digest/);
     const recorded = await store.pool.query(`SELECT digest FROM replications WHERE repository = $1`, [repository]);
     expect(recorded.rows).toEqual([{ digest: original!.manifestDigest }]);
+  });
+
+  it("a region's own later push that Ferry has not heard of is not overwritten: the replication waits for its notification, and the later push wins everywhere", async () => {
+    const repository = parseRepositoryName(uniqueRepository('unheard-push'));
+    const [earlier, later] = await Promise.all([buildImage({ layers: [{ size: 20_000 }], tag: 'u' }), buildImage({ layers: [{ size: 20_000 }], tag: 'u' })]);
+    const finished = await outcomes(repository);
+    await writeImageBehindRegistry(config, 'southeastasia', repository, earlier!, null);
+    const earlierAt = new Date();
+    // eastus's registry took a later push of the tag; its notification is late.
+    await writeImageBehindRegistry(config, 'eastus', repository, later!, null);
+    const first = await accepted(await notify(config, 'southeastasia', pushNotification(repository, earlier!, crypto.randomUUID(), earlierAt)));
+
+    await waitUntil('westeurope serving the earlier push', async () => (await servedIn('westeurope', repository, 'u')) === earlier!.manifestDigest, TIMEOUT);
+    let waiting: string | null = null;
+    await waitUntil("eastus's region activity saying what it waits for", async () => (waiting = await waitingFor(first, 'eastus')) !== null, TIMEOUT);
+    expect(waiting).toContain(`eastus ${repository}:u`);
+    expect(waiting).toContain(later!.manifestDigest);
+    expect(await servedIn('eastus', repository, 'u'), 'eastus keeps its own push meanwhile').toBe(later!.manifestDigest);
+
+    await accepted(await notify(config, 'eastus', pushNotification(repository, later!, crypto.randomUUID(), new Date())));
+    await finished.waitFor(2, TIMEOUT);
+    await expectServedEverywhere(repository, 'u', later!);
+    const superseded = await store.pool.query(`SELECT data FROM events WHERE type = 'TagSuperseded' AND replication_id = $1 AND region = 'eastus'`, [first]);
+    expect(superseded.rows, "the earlier push gave way in eastus").toHaveLength(1);
+  });
+
+  it("with no notification of the region's own push, the region's storage decides by its write time", async () => {
+    const repository = parseRepositoryName(uniqueRepository('lost-notification'));
+    const [earlier, later] = await Promise.all([buildImage({ layers: [{ size: 20_000 }], tag: 'n' }), buildImage({ layers: [{ size: 20_000 }], tag: 'n' })]);
+    const finished = await outcomes(repository);
+    await writeImageBehindRegistry(config, 'southeastasia', repository, earlier!, null);
+    // Dated before eastus's write by more than the storage's one-second time resolution.
+    const earlierAt = new Date(Date.now() - 2_000);
+    await writeImageBehindRegistry(config, 'eastus', repository, later!, null);
+    const started = Date.now();
+    await accepted(await notify(config, 'southeastasia', pushNotification(repository, earlier!, crypto.randomUUID(), earlierAt)));
+    await finished.waitFor(1, TIMEOUT);
+    expect(Date.now() - started, 'eastus waited for a notification first').toBeGreaterThanOrEqual((config.replication.awaitNotificationSeconds - 2) * 1000);
+    expect(await servedIn('eastus', repository, 'n')).toBe(later!.manifestDigest);
+    expect(await servedIn('westeurope', repository, 'n')).toBe(earlier!.manifestDigest);
   });
 });

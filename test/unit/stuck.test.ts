@@ -134,6 +134,14 @@ describe('formatStuckReport', () => {
     );
   });
 
+  it("says what a region activity waits for: the notification of the target registry's own change", () => {
+    const activity = regionActivity.regions[0]!.activities[0]!;
+    const waitingFor = "the notification of eastus team/app:v1, which that region's registry pointed at sha256:3490ab910a42… and Ferry has not recorded yet";
+    const waiting = { ...regionActivity, regions: [{ ...regionActivity.regions[0]!, phase: 'tag', activities: [{ ...activity, progress: { ...activity.progress!, phase: 'tag' as const, waitingFor } }] }] };
+    expect(formatStuckReport([waiting], 600_000, now).split('\n')).toContain(`      waiting for ${waitingFor}`);
+    expect(formatStuckReport([regionActivity], 600_000, now)).not.toContain('waiting for');
+  });
+
   it('says why a region waits when no activity is pending', () => {
     const waiting = { ...replication, regions: [{ ...replication.regions[0]!, activities: [], note: 'a workflow task waits for a worker on ferry-control (attempt 1)' }] };
     expect(formatStuckReport([waiting], 600_000, now)).toContain('    no pending activity: a workflow task waits for a worker on ferry-control (attempt 1)');
