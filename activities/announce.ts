@@ -12,6 +12,7 @@ import {
   messageId,
   outcomeSubject,
   replicatedSubject,
+  supersededSubject,
   type OutcomeMessage,
   type RegionMessage,
 } from '../domain/subjects';
@@ -45,6 +46,8 @@ function regionSubject(message: RegionMessage): string {
   switch (message.kind) {
     case 'replicated':
       return replicatedSubject(message.region, message.repository, message.tag, message.digest!);
+    case 'superseded':
+      return supersededSubject(message.region, message.repository, message.tag!, message.digest!);
     case 'deleted':
       return deletedSubject(message.region, message.repository, message.tag, message.digest);
     case 'failed':
@@ -67,12 +70,18 @@ export function createAnnounceActivities({ announcer, store, metrics }: { announ
         const recorded = await store.append({ type: 'RegionFailed', ...base, data: message.failure! });
         if (recorded.recorded) metrics.regionFailures.inc({ region: message.region, reason: message.failure!.code });
       } else {
-        const recorded = await store.append({ type: 'CompletionPublished', ...base, data: { subject, digest: message.digest } });
-        if (recorded.recorded && message.kind === 'replicated') {
+        const superseded = message.kind === 'superseded' ? { supersededBy: message.supersededBy ?? null } : {};
+        const recorded = await store.append({ type: 'CompletionPublished', ...base, data: { subject, digest: message.digest, ...superseded } });
+        if (recorded.recorded && (message.kind === 'replicated' || message.kind === 'superseded')) {
           metrics.replicationLag.observe({ region: message.region }, (recorded.recordedAt.getTime() - Date.parse(message.observedAt)) / 1000);
         }
       }
       await publish(subject, messageId(message, message.region), full);
+      if (message.kind === 'superseded') {
+        // The digest is pullable there all the same: said where digest waiters listen.
+        const digestOnly: RegionMessage = { ...full, kind: 'replicated', tag: null, supersededBy: undefined };
+        await publish(replicatedSubject(message.region, message.repository, null, message.digest!), messageId(digestOnly, message.region), digestOnly);
+      }
       return subject;
     },
 

@@ -106,8 +106,11 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
   const checkSourceOnce = (request: ReplicationRequest, heartbeat: RegionHeartbeat, signal: AbortSignal): Promise<SourceCheck> =>
     sourceChecks.run(String(request.replicationId), () => checkSource(request, heartbeat, signal));
 
-  /** Replicates a push; returns the tag to announce (null: announce the digest only). */
-  async function pushInto(request: ReplicationRequest, targetRegion: string, heartbeat: RegionHeartbeat, signal: AbortSignal): Promise<Tag | null> {
+  /**
+   * Replicates a push; returns the tag to announce (null: the digest only) and,
+   * when a newer change holds the tag in the region, which (null: not known yet).
+   */
+  async function pushInto(request: ReplicationRequest, targetRegion: string, heartbeat: RegionHeartbeat, signal: AbortSignal): Promise<{ tag: Tag | null; superseded: { by: number | null } | null }> {
     const digest = request.digest!;
     const ids = { replicationId: request.replicationId, targetRegion, repository: request.repository };
     heartbeat.phase('resolve');
@@ -119,17 +122,20 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
     await manifests.writeManifests({ ...ids, sourceRegion: request.sourceRegion, graph: resolved.graph });
 
     let movedTag: Tag | null = null;
+    // A tag push whose source tag moved on before it could be confirmed is superseded by that newer push.
+    let superseded: { by: number | null } | null = request.tag !== null && !tagConfirmed ? { by: null } : null;
     if (request.tag !== null && tagConfirmed) {
       heartbeat.phase('tag');
       const result = await tags.moveTag({ ...ids, sourceRegion: request.sourceRegion, occurredAt: request.occurredAt, tag: request.tag, digest }, (waitingFor) => heartbeat.waiting(waitingFor));
       if (result.moved) movedTag = request.tag;
+      else superseded = { by: result.heldBy };
     }
     heartbeat.phase('purge');
     await caches.purgeCaches({ ...ids, references: movedTag === null ? [digest] : [movedTag, digest] });
     heartbeat.phase('verify');
     const pulled = await pullCheck.verifyPull({ targetRegion, repository: request.repository, tag: movedTag, graph: resolved.graph });
     // Announce the tag only while it still holds this digest; a newer push announces its own.
-    return pulled.tagHoldsDigest ? movedTag : null;
+    return { tag: pulled.tagHoldsDigest ? movedTag : null, superseded };
   }
 
   async function deleteInto(request: ReplicationRequest, targetRegion: string, heartbeat: RegionHeartbeat): Promise<void> {
@@ -152,9 +158,10 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
       let outcome: RegionOutcome;
       try {
         if (request.kind === 'push') {
-          const tag = await pushInto(request, targetRegion, heartbeat, context.cancellationSignal);
+          const pushed = await pushInto(request, targetRegion, heartbeat, context.cancellationSignal);
           heartbeat.phase('announce');
-          await announce.announceRegion({ ...message, kind: 'replicated', tag });
+          if (pushed.superseded === null) await announce.announceRegion({ ...message, kind: 'replicated', tag: pushed.tag });
+          else await announce.announceRegion({ ...message, kind: 'superseded', tag: request.tag, supersededBy: pushed.superseded.by });
           outcome = { region: targetRegion, outcome: 'replicated', failure: null };
         } else {
           await deleteInto(request, targetRegion, heartbeat);

@@ -11,7 +11,7 @@ import { newestPushOf, regionsOf, replicationsPage, type RegionRow, type Replica
 import { ApiError } from './ingest';
 import { errors, type ParameterSchema } from './openapi';
 
-const REGION_STATES = ['pending', 'copying', 'replicated', 'failed'] as const;
+const REGION_STATES = ['pending', 'copying', 'replicated', 'superseded', 'failed'] as const;
 
 const regionStatusSchema = {
   type: 'object',
@@ -24,6 +24,7 @@ const regionStatusSchema = {
     bytesDone: { type: 'integer', description: 'copied and skipped, or more while a large blob is moving' },
     bytesTotal: { type: ['integer', 'null'] },
     tagMoved: { type: 'boolean' },
+    supersededBy: { type: ['integer', 'null'], description: 'with state superseded (the digest landed, a newer change holds the tag here): that change, when known' },
     replicatedAt: { type: ['string', 'null'], format: 'date-time' },
     lagSeconds: { type: ['number', 'null'], description: 'push observed → replicated in this region' },
     failure: { type: ['string', 'null'] },
@@ -93,6 +94,7 @@ function regionStatus(replication: ReplicationRow, row: RegionRow) {
     bytesDone,
     bytesTotal: replication.total_blob_bytes === null ? null : Number(replication.total_blob_bytes),
     tagMoved: row.tag_moved,
+    supersededBy: row.superseded_by === null ? null : Number(row.superseded_by),
     replicatedAt: row.replicated_at?.toISOString() ?? null,
     lagSeconds: row.replicated_at ? (row.replicated_at.getTime() - replication.observed_at.getTime()) / 1000 : null,
     failure: row.failure,

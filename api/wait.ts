@@ -15,11 +15,13 @@ import { waitStatus, type PushRecord, type RegionState, type WaitStatus } from '
 import type { EventFeed } from '../store/event-feed';
 import type { EventStore } from '../store/event-store';
 import { ApiError } from './ingest';
-import { newestPushOf, pushesOfDigest, regionsOf, type ReplicationRow } from '../store/projection-reads';
+import { newestPushOf, pushesOfDigest, regionsOf, replicationsByIds, type RegionRow, type ReplicationRow } from '../store/projection-reads';
 import { errors, type ParameterSchema } from './openapi';
 import { liveRegionState, referenceQuery, validated } from './status';
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
+/** How many supersessions a tag wait follows in one region; more is a tag changing faster than anyone can wait on. */
+const MAX_FOLLOWED = 8;
 const MAX_TIMEOUT_SECONDS = 60;
 
 export interface WaitQuery {
@@ -45,8 +47,10 @@ const waitQuery: ParameterSchema = {
 const regionProgressSchema = {
   type: 'object',
   properties: {
-    state: { type: 'string', enum: ['unobserved', 'pending', 'copying', 'replicated', 'failed'] },
-    replicationId: { type: ['integer', 'null'] },
+    state: { type: 'string', enum: ['unobserved', 'pending', 'copying', 'replicated', 'superseded', 'failed'] },
+    replicationId: { type: ['integer', 'null'], description: 'the change whose progress this is: the newest push, or the change that superseded it here' },
+    supersededBy: { type: ['integer', 'null'], description: 'with state superseded: the change holding the tag here, when known' },
+    via: { type: 'array', items: { type: 'integer' }, description: 'pushes of the tag passed over here, each superseded by the next' },
     bytesDone: { type: 'integer' },
     bytesTotal: { type: ['integer', 'null'] },
     replicatedAt: { type: ['string', 'null'], format: 'date-time' },
@@ -82,27 +86,44 @@ function parseWaitQuery(config: ResolvedConfig, query: WaitQuery): { reference: 
   return { reference, regions, timeoutMs: query.timeout * 1000 };
 }
 
-/** The pushes that can satisfy the wait: the newest push of the tag, or every push of the digest. */
-async function candidatePushes(store: EventStore, reference: ImageReference): Promise<ReplicationRow[]> {
-  if (reference.tag !== undefined) {
-    const newest = await newestPushOf(store, reference);
-    return newest ? [newest] : [];
+/**
+ * The changes that can satisfy the wait, with their regions: every push of
+ * the digest; or the newest push of the tag, then the changes its superseded
+ * regions name, and theirs, up to MAX_FOLLOWED rounds.
+ */
+async function candidates(store: EventStore, reference: ImageReference): Promise<{ rows: ReplicationRow[]; regions: Map<string, RegionRow[]> }> {
+  if (reference.tag === undefined) {
+    const rows = await pushesOfDigest(store, reference.repository, reference.digest);
+    return { rows, regions: await regionsOf(store, rows.map((row) => row.id)) };
   }
-  return pushesOfDigest(store, reference.repository, reference.digest);
+  const newest = await newestPushOf(store, reference);
+  const rows = newest ? [newest] : [];
+  const regions = await regionsOf(store, rows.map((row) => row.id));
+  for (let round = 0; round < MAX_FOLLOWED; round++) {
+    const known = new Set(rows.map((row) => row.id));
+    const named = [...regions.values()].flat().flatMap((region) => (region.superseded_by !== null && !known.has(region.superseded_by) ? [region.superseded_by] : []));
+    if (named.length === 0) break;
+    const found = await replicationsByIds(store, [...new Set(named)]);
+    rows.push(...found);
+    for (const [id, rowsOfRegion] of await regionsOf(store, found.map((row) => row.id))) regions.set(id, rowsOfRegion);
+    if (found.length === 0) break;
+  }
+  return { rows, regions };
 }
 
 async function pushesOf(store: EventStore, reference: ImageReference): Promise<PushRecord[]> {
-  const rows = await candidatePushes(store, reference);
-  const regions = await regionsOf(store, rows.map((row) => row.id));
+  const { rows, regions } = await candidates(store, reference);
   return rows.map((row) => ({
     replicationId: Number(row.id),
+    kind: row.kind as PushRecord['kind'],
     sourceRegion: row.source_region,
     observedAt: row.observed_at.toISOString(),
     bytesTotal: row.total_blob_bytes === null ? null : Number(row.total_blob_bytes),
     regions: Object.fromEntries(
       (regions.get(row.id) ?? []).map((region) => {
         const { state, bytesDone } = liveRegionState(region);
-        return [region.region, { state: state as RegionState, bytesDone, replicatedAt: region.replicated_at?.toISOString() ?? null, failure: region.failure }];
+        const supersededBy = region.superseded_by === null ? null : Number(region.superseded_by);
+        return [region.region, { state: state as RegionState, bytesDone, replicatedAt: region.replicated_at?.toISOString() ?? null, failure: region.failure, supersededBy }];
       }),
     ),
   }));
@@ -123,7 +144,7 @@ export async function waitRoutes(app: FastifyInstance, { config, store, feed }: 
     reply.raw.once('close', () => gone.abort());
     for (;;) {
       const pushes = await pushesOf(store, reference);
-      const status = waitStatus(regions, pushes);
+      const status = waitStatus(regions, pushes, reference.tag !== undefined ? 'tag' : 'digest');
       const remaining = deadline - Date.now();
       if (status.state !== 'waiting' || status.version !== request.query.after || remaining <= 0 || gone.signal.aborted) {
         return { reference: label, ...status };

@@ -1,6 +1,8 @@
 // NATS subjects Ferry publishes on, one scheme, one place.
 //
 //   ferry.replicated.<region>.<repository>.<tag>.<digest hex>   a reference is pullable in <region>
+//   ferry.superseded.<region>.<repository>.<tag>.<digest hex>   the push's digest landed in <region>, but its tag
+//                                                               there serves a newer change (named in supersededBy)
 //   ferry.deleted.<region>.<repository>.<tag>.<digest hex>      a delete was applied in <region>
 //   ferry.failed.<region>.<repository>.<tag>.<digest hex>       replication into <region> failed for good
 //   ferry.outcome.<repository>.<tag>.<digest hex>               every region finished (succeeded or failed)
@@ -27,6 +29,11 @@ function referenceTokens(repository: RepositoryName, tag: Tag | null, digest: Di
 
 export function replicatedSubject(region: string, repository: RepositoryName, tag: Tag | null, digest: Digest): string {
   return `ferry.replicated.${region}.${referenceTokens(repository, tag, digest)}`;
+}
+
+/** A push whose tag a newer change holds in the region; its digest alone is announced on replicatedSubject. */
+export function supersededSubject(region: string, repository: RepositoryName, tag: Tag, digest: Digest): string {
+  return `ferry.superseded.${region}.${referenceTokens(repository, tag, digest)}`;
 }
 
 export function deletedSubject(region: string, repository: RepositoryName, tag: Tag | null, digest: Digest | null): string {
@@ -58,7 +65,7 @@ export function outcomeFilter(repository: RepositoryName, digest: Digest): strin
 
 /** The body of every region-level message; `replicationId` lets consumers drop stale ones. */
 export interface RegionMessage {
-  kind: 'replicated' | 'deleted' | 'failed';
+  kind: 'replicated' | 'superseded' | 'deleted' | 'failed';
   replicationId: number;
   region: string;
   sourceRegion: string;
@@ -69,6 +76,13 @@ export interface RegionMessage {
   completedAt: string;
   /** Set when kind is 'failed'. */
   failure?: { code: string; reason: string };
+  /**
+   * Set when kind is 'superseded': the replication whose change holds the tag
+   * in the region, or null when none is known yet (the source's tag moved on
+   * and its notification has not arrived, or the region's own registry
+   * changed the tag and never notified).
+   */
+  supersededBy?: number | null;
 }
 
 export interface OutcomeMessage {

@@ -3,13 +3,15 @@
 // poll computes it; the TypeScript client and `ferry wait` read it.
 //
 // `repository:tag` waits for the newest push of that tag Ferry has observed
-// (a push observed later becomes the one waited for); `repository@digest`
-// waits for any push of that digest. A region is done once Ferry announced it
+// (a push observed later becomes the one waited for); where a newer change
+// holds the tag in a region (the push is `superseded` there), the wait follows
+// that change instead, since the region's tag serves it. `repository@digest`
+// waits for any push of that digest (a superseded push landed its digest). A region is done once Ferry announced it
 // replicated there (after its pull check and cache purge); the source region
 // of a push is done when the push is observed. Any asked region failing for
 // good fails the wait; it cannot fix itself.
 
-export type RegionState = 'pending' | 'copying' | 'replicated' | 'failed';
+export type RegionState = 'pending' | 'copying' | 'replicated' | 'superseded' | 'failed';
 
 /** One target region's row of a push, as the projections hold it. */
 export interface RegionRecord {
@@ -17,11 +19,14 @@ export interface RegionRecord {
   bytesDone: number;
   replicatedAt: string | null;
   failure: string | null;
+  /** With state superseded: the change holding the tag there, when known. */
+  supersededBy: number | null;
 }
 
-/** A push of the reference waited for. */
+/** A change of the reference waited for: a push, or (followed from a superseded push) a delete of its tag. */
 export interface PushRecord {
   replicationId: number;
+  kind: 'push' | 'delete-tag' | 'delete-digest';
   sourceRegion: string;
   observedAt: string;
   bytesTotal: number | null;
@@ -38,6 +43,10 @@ export interface RegionProgress {
   /** Push observed → replicated in this region. */
   lagSeconds: number | null;
   failure: string | null;
+  /** With state superseded: the change holding the tag there (null: not known yet). */
+  supersededBy: number | null;
+  /** The pushes of the tag passed over in this region: each superseded there by the next, the last by `replicationId`. */
+  via: number[];
 }
 
 export type WaitState = 'waiting' | 'replicated' | 'failed';
@@ -57,13 +66,15 @@ const UNOBSERVED: RegionProgress = {
   replicatedAt: null,
   lagSeconds: null,
   failure: null,
+  supersededBy: null,
+  via: [],
 };
 
 /** How far along a region is, to pick the most advanced of several pushes of one digest. */
-const rank: Record<RegionProgress['state'], number> = { unobserved: 0, failed: 1, pending: 2, copying: 3, replicated: 4 };
+const rank: Record<RegionProgress['state'], number> = { unobserved: 0, failed: 1, pending: 2, superseded: 2, copying: 3, replicated: 4 };
 
 function progressOf(push: PushRecord, region: string): RegionProgress {
-  const base = { replicationId: push.replicationId, bytesTotal: push.bytesTotal };
+  const base = { replicationId: push.replicationId, bytesTotal: push.bytesTotal, supersededBy: null, via: [] };
   if (region === push.sourceRegion) {
     return { ...base, state: 'replicated', bytesDone: push.bytesTotal ?? 0, replicatedAt: push.observedAt, lagSeconds: 0, failure: null };
   }
@@ -71,7 +82,27 @@ function progressOf(push: PushRecord, region: string): RegionProgress {
   // Not a target of this push (the region was added since): nothing will move it but a backfill.
   if (!row) return { ...base, state: 'pending', bytesDone: 0, replicatedAt: null, lagSeconds: null, failure: null };
   const lagSeconds = row.replicatedAt === null ? null : (Date.parse(row.replicatedAt) - Date.parse(push.observedAt)) / 1000;
-  return { ...base, state: row.state, bytesDone: row.bytesDone, replicatedAt: row.replicatedAt, lagSeconds, failure: row.failure };
+  const supersededBy = row.state === 'superseded' ? row.supersededBy : null;
+  return { ...base, state: row.state, bytesDone: row.bytesDone, replicatedAt: row.replicatedAt, lagSeconds, failure: row.failure, supersededBy };
+}
+
+/**
+ * A tag's progress in a region: the newest push's, or, where a newer change
+ * holds the tag (the push is superseded there), that change's, followed as
+ * far as the pushes known go. A region whose tag a delete holds, or a change
+ * not known yet, stays superseded: only a newer push can satisfy the wait.
+ */
+function followedProgress(newest: PushRecord, byId: ReadonlyMap<number, PushRecord>, region: string): RegionProgress {
+  const via: number[] = [];
+  let push = newest;
+  for (;;) {
+    const progress = { ...progressOf(push, region), via: [...via] };
+    if (progress.state !== 'superseded' || progress.supersededBy === null) return progress;
+    const next = byId.get(progress.supersededBy);
+    if (next === undefined || next.kind !== 'push' || next === newest || via.includes(next.replicationId)) return progress;
+    via.push(push.replicationId);
+    push = next;
+  }
 }
 
 /** FNV-1a, 32 bits: a short, stable fingerprint of the status (not a security boundary). */
@@ -85,15 +116,22 @@ function fingerprint(text: string): string {
 }
 
 /**
- * The verdict for `regions`, given the pushes that can satisfy the wait: the
- * newest push of a tag, or every push of a digest.
+ * The verdict for `regions`. For a tag: `pushes` starts with its newest push,
+ * followed by the changes its superseded regions name. For a digest: every
+ * push of it, where a superseded push counts as replicated (its digest landed).
  */
-export function waitStatus(regions: readonly string[], pushes: readonly PushRecord[]): WaitStatus {
+export function waitStatus(regions: readonly string[], pushes: readonly PushRecord[], waitingFor: 'tag' | 'digest' = 'digest'): WaitStatus {
   const progress: Record<string, RegionProgress> = {};
+  const byId = new Map(pushes.map((push) => [push.replicationId, push]));
   for (const region of regions) {
+    if (waitingFor === 'tag') {
+      progress[region] = pushes[0] === undefined ? UNOBSERVED : followedProgress(pushes[0], byId, region);
+      continue;
+    }
     let best = UNOBSERVED;
     for (const push of pushes) {
-      const candidate = progressOf(push, region);
+      const found = progressOf(push, region);
+      const candidate: RegionProgress = found.state === 'superseded' ? { ...found, state: 'replicated', supersededBy: null } : found;
       if (rank[candidate.state] > rank[best.state]) best = candidate;
     }
     progress[region] = best;
@@ -116,15 +154,27 @@ function describeProgress(progress: RegionProgress): string {
     case 'unobserved':
       return 'waiting for the push';
     case 'pending':
-      return `pending (replication #${progress.replicationId})`;
+      return `pending (replication #${progress.replicationId})${followed(progress)}`;
     case 'copying': {
       const total = progress.bytesTotal;
       const done = (progress.bytesDone / MB).toFixed(1);
-      return total ? `copying ${done} / ${(total / MB).toFixed(1)} MB (${Math.floor((100 * progress.bytesDone) / total)}%)` : `copying ${done} MB`;
+      const copying = total ? `copying ${done} / ${(total / MB).toFixed(1)} MB (${Math.floor((100 * progress.bytesDone) / total)}%)` : `copying ${done} MB`;
+      return `${copying}${followed(progress)}`;
     }
-    case 'replicated':
-      return progress.lagSeconds === 0 ? 'replicated (pushed here)' : `replicated ${progress.lagSeconds?.toFixed(2)} s after the push`;
+    case 'replicated': {
+      const how = progress.lagSeconds === 0 ? 'replicated (pushed here)' : `replicated ${progress.lagSeconds?.toFixed(2)} s after the push`;
+      return `${how}${followed(progress)}`;
+    }
+    case 'superseded':
+      return progress.supersededBy === null
+        ? `superseded: a newer change of the tag, not yet observed, holds it over replication #${progress.replicationId}; waiting for that push`
+        : `superseded by replication #${progress.supersededBy}, which is not a push of the tag; waiting for a newer push`;
     case 'failed':
       return `failed: ${progress.failure}`;
   }
+}
+
+/** ", following #N, which superseded #M here" when the region's tag serves a newer push than the newest observed. */
+function followed(progress: RegionProgress): string {
+  return progress.via.length === 0 ? '' : ` (replication #${progress.replicationId}, which superseded #${progress.via.join(', #')} here)`;
 }

@@ -35,7 +35,7 @@ export type FerryEvent =
   | RegionEvent<'TagReplicated', { repository: RepositoryName; tag: Tag; digest: Digest; occurredAt: string }>
   | RegionEvent<'TagSuperseded', { repository: RepositoryName; tag: Tag; newerReplicationId: number | null }>
   | RegionEvent<'CachePurged', { urls: string[] }>
-  | RegionEvent<'CompletionPublished', { subject: string; digest: Digest | null }>
+  | RegionEvent<'CompletionPublished', { subject: string; digest: Digest | null; supersededBy?: number | null }>
   | RegionEvent<'DeleteApplied', { repository: RepositoryName; digest: Digest | null; removedTags: Tag[]; occurredAt: string; skipped?: string | null }>
   | RegionEvent<'RegionFailed', { code: string; reason: string }>
   | { type: 'ReplicationFinished'; replicationId: number; data: { succeeded: string[]; failed: string[] } };

@@ -28,6 +28,8 @@ export interface RegionRow {
   bytes_skipped: string;
   tag_moved: boolean;
   failure: string | null;
+  /** With state superseded: the replication whose change holds the tag there, when known. */
+  superseded_by: string | null;
   replicated_at: Date | null;
   /** Landed plus moving bytes while the region copies (store/progress.ts); null when nothing is moving. */
   bytes_in_flight: string | null;
@@ -54,6 +56,12 @@ export async function newestPushOf(store: EventStore, reference: ImageReference)
     [reference.repository, value],
   );
   return found.rows[0];
+}
+
+/** Replications by id (any kind), in id order. */
+export async function replicationsByIds(store: EventStore, ids: string[]): Promise<ReplicationRow[]> {
+  const found = await store.pool.query<ReplicationRow>(`SELECT * FROM replications WHERE id = ANY($1::bigint[]) ORDER BY id`, [ids]);
+  return found.rows;
 }
 
 /** Every push of a digest to a repository, oldest first. */

@@ -85,6 +85,7 @@ interface FoldedFields {
   code: string;
   reason: string;
   succeeded: string[];
+  supersededBy?: number | null;
   failed: string[];
   occurredAt: string;
   blobs: number;
@@ -116,8 +117,11 @@ export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
         await setTag(sql, event.recordedAt, { region: event.region!, repository: data.repository, tag }, null, order, false);
       }
       return;
-    case 'CompletionPublished':
-      return touchRegion(sql, event, `state = 'replicated', replicated_at = $3`);
+    case 'CompletionPublished': {
+      // A push whose tag a newer change holds there is superseded (its digest landed all the same).
+      const superseded = 'supersededBy' in event.data;
+      return touchRegion(sql, event, `state = $4, replicated_at = $3, superseded_by = $5`, [superseded ? 'superseded' : 'replicated', data.supersededBy ?? null]);
+    }
     case 'RegionFailed':
       return touchRegion(sql, event, `state = 'failed', failure = $4`, [`${data.code}: ${data.reason}`]);
     case 'ReplicationFinished': {

@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS replication_regions (
   PRIMARY KEY (replication_id, region)
 );
 CREATE INDEX IF NOT EXISTS replication_regions_by_state ON replication_regions (state, region);
+-- state 'superseded': the push's digest landed, but a newer change holds its
+-- tag in the region; superseded_by names it when known.
+ALTER TABLE replication_regions ADD COLUMN IF NOT EXISTS superseded_by bigint;
 
 -- What each region's tag points at, and which push put it there.
 -- The fencing token for "no tag regression": a tag only moves forward in push

@@ -1,16 +1,18 @@
 // Waiting for a region, the way a deploy pipeline does: `ferry wait` as a
 // real process, the exported TypeScript client, and the HTTP long poll behind
 // both, against real pushes. Covers a wait started before the push, after
-// completion, a timeout and a failed replication.
+// completion, a timeout and a failed replication, and a tag whose newest push
+// was superseded in a region: the wait follows the change that holds the tag.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForReplication, WaitTimeoutError, type WaitResult } from '../../api/client';
 import { parseDigest, parseRepositoryName } from '../../domain/reference';
 import type { EventStore } from '../../store/event-store';
 import { localStackEnv, repoRoot } from '../support/env';
-import { connectStore, localConfig, uniqueRepository } from '../support/ferry';
+import type { RegionMessage, OutcomeMessage } from '../../domain/subjects';
+import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage } from '../support/oci-image';
-import { skopeoCopy, skopeoPull } from '../support/registry';
+import { getManifest, skopeoCopy, skopeoPull } from '../support/registry';
 import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
 
 const config = localConfig();
@@ -135,6 +137,76 @@ describe('ferry wait', () => {
     expect(frames.some((line) => /^westeurope +replicated [\d.]+ s after the push$/.test(line))).toBe(true);
     expect(frames.some((line) => /^southeastasia +replicated [\d.]+ s after the push$/.test(line))).toBe(true);
     console.log(`ferry wait on a terminal:\n${run.stdout.replaceAll('\x1b[2K', '').replace(/\x1b\[\d+A/g, '')}`);
+  });
+});
+
+describe('a tag whose newest push is superseded in a region', () => {
+  const waitNow = async (repository: string, tag: string, regions: string[]) =>
+    (await (await fetch(`${api}/v1/wait?${new URLSearchParams({ repository, tag, regions: regions.join(','), timeout: '0' })}`)).json()) as WaitResult;
+  const accepted = async (response: Response) => {
+    expect(response.status, await response.clone().text()).toBe(202);
+    return ((await response.json()) as { accepted: Array<{ replicationId: number }> }).accepted[0]!.replicationId;
+  };
+  const collectors: MessageCollector<RegionMessage | OutcomeMessage>[] = [];
+  afterAll(() => Promise.all(collectors.map((collector) => collector.stop())));
+  const listen = async (filter: string) => {
+    const collector = await MessageCollector.start<RegionMessage | OutcomeMessage>(config.natsUrl, filter);
+    collectors.push(collector);
+    return collector;
+  };
+
+  it('follows the later push of the tag from another region, which holds the tag there, and says so', async () => {
+    const repository = parseRepositoryName(uniqueRepository('wait-superseded'));
+    const [later, earlier] = await Promise.all([buildImage({ layers: [{ size: 20_000 }], tag: 't' }), buildImage({ layers: [{ size: 20_000 }], tag: 't' })]);
+    const outcomes = await listen(`ferry.outcome.${repository}.>`);
+    const superseded = await listen(`ferry.superseded.eastus.${repository}.>`);
+    // Pushed in two regions at once: westeurope's push is the later one, but its notification arrives first.
+    await writeImageBehindRegistry(config, 'westeurope', repository, later!, null);
+    const laterId = await accepted(await notify(config, 'westeurope', pushNotification(repository, later!, crypto.randomUUID(), new Date(Date.now() + 5_000))));
+    await outcomes.waitFor(1, 90_000);
+    await writeImageBehindRegistry(config, 'southeastasia', repository, earlier!, null);
+    const earlierId = await accepted(await notify(config, 'southeastasia', pushNotification(repository, earlier!, crypto.randomUUID(), new Date())));
+    await outcomes.waitFor(2, 90_000);
+
+    // The newest push observed is southeastasia's, but eastus's tag serves westeurope's.
+    expect((await getManifest(config.regions.find((region) => region.name === 'eastus')!.registryUrl, repository, 't')).digest).toBe(later!.manifestDigest);
+    const status = (await (await fetch(`${api}/v1/status?${new URLSearchParams({ repository, tag: 't' })}`)).json()) as { replicationId: number; regions: Record<string, { state: string; supersededBy: number | null }> };
+    expect(status.replicationId).toBe(earlierId);
+    expect(status.regions.eastus).toMatchObject({ state: 'superseded', supersededBy: laterId });
+    const [message] = await superseded.waitFor(1, 10_000);
+    expect(message!.subject).toBe(`ferry.superseded.eastus.${repository}.t.${earlier!.manifestDigest.slice('sha256:'.length)}`);
+    expect(message!.body).toMatchObject({ kind: 'superseded', replicationId: earlierId, supersededBy: laterId });
+
+    const waited = await waitNow(repository, 't', ['eastus']);
+    expect(waited.state).toBe('replicated');
+    expect(waited.regions.eastus).toMatchObject({ state: 'replicated', replicationId: laterId, via: [earlierId] });
+    const run = await ferryWait([`${repository}:t`, '--region', 'eastus', '--timeout', '10s']);
+    expect(run.code).toBe(0);
+  });
+
+  it("waits, instead of exiting 0, while the source's tag moved on to a push not observed yet, then follows that push", async () => {
+    const repository = parseRepositoryName(uniqueRepository('wait-moved-on'));
+    const [first, second] = await Promise.all([buildImage({ layers: [{ size: 20_000 }], tag: 'u' }), buildImage({ layers: [{ size: 20_000 }], tag: 'u' })]);
+    const outcomes = await listen(`ferry.outcome.${repository}.>`);
+    // eastus took two pushes of u; the notification of the second is late.
+    await writeImageBehindRegistry(config, 'eastus', repository, first!, null);
+    await writeImageBehindRegistry(config, 'eastus', repository, second!, null);
+    const firstId = await accepted(await notify(config, 'eastus', pushNotification(repository, first!, crypto.randomUUID(), new Date(Date.now() - 1_000))));
+    await outcomes.waitFor(1, 90_000);
+    const meanwhile = await waitNow(repository, 'u', TARGETS);
+    expect(meanwhile.state, 'the tag serves neither push in the targets yet').toBe('waiting');
+    for (const region of TARGETS) expect(meanwhile.regions[region]).toMatchObject({ state: 'superseded', replicationId: firstId, supersededBy: null });
+
+    const waiting = ferryWait([`${repository}:u`, '--region', TARGETS.join(','), '--timeout', '2m']);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const secondId = await accepted(await notify(config, 'eastus', pushNotification(repository, second!)));
+    const run = await waiting;
+    expect(run.code, run.stderr).toBe(0);
+    const done = await waitNow(repository, 'u', TARGETS);
+    for (const region of TARGETS) {
+      expect(done.regions[region]).toMatchObject({ state: 'replicated', replicationId: secondId });
+      expect(await skopeoPull(`docker://${registryHost(region)}/${repository}:u`)).toBe(second!.manifestDigest);
+    }
   });
 });
 

@@ -5,14 +5,50 @@ import { describeRegions, waitStatus, type PushRecord, type RegionRecord } from 
 const OBSERVED = '2026-11-22T10:00:00.000Z';
 
 function region(state: RegionRecord['state'], extra: Partial<RegionRecord> = {}): RegionRecord {
-  return { state, bytesDone: 0, replicatedAt: null, failure: null, ...extra };
+  return { state, bytesDone: 0, replicatedAt: null, failure: null, supersededBy: null, ...extra };
 }
 
-function push(replicationId: number, regions: Record<string, RegionRecord>, sourceRegion = 'eastus'): PushRecord {
-  return { replicationId, sourceRegion, observedAt: OBSERVED, bytesTotal: 1_000_000, regions };
+function push(replicationId: number, regions: Record<string, RegionRecord>, sourceRegion = 'eastus', kind: PushRecord['kind'] = 'push'): PushRecord {
+  return { replicationId, kind, sourceRegion, observedAt: OBSERVED, bytesTotal: 1_000_000, regions };
 }
 
 describe('waitStatus', () => {
+  describe('a tag whose newest push is superseded in a region', () => {
+    const replicated = region('replicated', { replicatedAt: '2026-11-22T10:00:02.000Z' });
+
+    it('follows the change that holds the tag there, and is replicated only once that is', () => {
+      const newest = push(20, { westeurope: replicated, southeastasia: region('superseded', { supersededBy: 18, replicatedAt: OBSERVED }) }, 'eastus');
+      const holder = push(18, { southeastasia: region('copying', { bytesDone: 10 }), eastus: replicated }, 'westeurope');
+      const copying = waitStatus(['westeurope', 'southeastasia'], [newest, holder], 'tag');
+      expect(copying.state).toBe('waiting');
+      expect(copying.regions.southeastasia).toMatchObject({ state: 'copying', replicationId: 18, via: [20] });
+      const done = waitStatus(['westeurope', 'southeastasia'], [newest, { ...holder, regions: { southeastasia: replicated } }], 'tag');
+      expect(done.state).toBe('replicated');
+      expect(describeRegions(done).join('\n')).toContain('(replication #18, which superseded #20 here)');
+    });
+
+    it('keeps waiting while the change holding the tag is not known yet, or is a delete', () => {
+      const unknown = waitStatus(['southeastasia'], [push(20, { southeastasia: region('superseded', { supersededBy: null, replicatedAt: OBSERVED }) })], 'tag');
+      expect(unknown.state).toBe('waiting');
+      expect(unknown.regions.southeastasia).toMatchObject({ state: 'superseded', replicationId: 20, supersededBy: null });
+      expect(describeRegions(unknown)[0]).toContain('waiting for that push');
+      const deleted = waitStatus(['southeastasia'], [push(20, { southeastasia: region('superseded', { supersededBy: 21 }) }), push(21, {}, 'westeurope', 'delete-tag')], 'tag');
+      expect(deleted.state).toBe('waiting');
+      expect(deleted.regions.southeastasia).toMatchObject({ state: 'superseded', supersededBy: 21 });
+    });
+
+    it('does not loop on changes that name each other', () => {
+      const a = push(5, { southeastasia: region('superseded', { supersededBy: 6 }) });
+      const b = push(6, { southeastasia: region('superseded', { supersededBy: 5 }) }, 'westeurope');
+      expect(waitStatus(['southeastasia'], [a, b], 'tag').regions.southeastasia).toMatchObject({ state: 'superseded', replicationId: 6, via: [5] });
+    });
+
+    it('counts a superseded push of a digest as replicated: its digest landed', () => {
+      const status = waitStatus(['southeastasia'], [push(20, { southeastasia: region('superseded', { supersededBy: 18, replicatedAt: OBSERVED }) })], 'digest');
+      expect(status.state).toBe('replicated');
+    });
+  });
+
   it('waits while no push of the reference has been observed', () => {
     const status = waitStatus(['westeurope'], []);
     expect(status.state).toBe('waiting');
