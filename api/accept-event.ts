@@ -9,6 +9,7 @@ import { CONTROL_TASK_QUEUE, REPLICATION_WORKFLOW, replicationStartOptions, type
 import type { EventStore } from '../store/event-store';
 import type { Observation } from '../store/events';
 import { recordObservation } from '../store/observations';
+import { forgetPendingStart } from '../store/pending-starts';
 import type { replicateChange } from '../workflows/index';
 
 export type ActionableEvent = PushEvent | DeleteDigestEvent | DeleteTagEvent;
@@ -58,7 +59,8 @@ export function observationOf(sourceRegion: string, event: ActionableEvent): Obs
 }
 
 export async function acceptEvent({ config, store, temporal }: ReplicationStarter, sourceRegion: string, event: ActionableEvent): Promise<Accepted> {
-  const { request, duplicate } = await recordObservation(store, config, observationOf(sourceRegion, event));
+  const { request, duplicate } = await recordObservation(store, config, observationOf(sourceRegion, event), undefined, { sweep: true });
   const workflowId = await startReplication(temporal, request);
+  await forgetPendingStart(store, request.replicationId);
   return { replicationId: request.replicationId, workflowId, duplicate };
 }

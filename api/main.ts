@@ -7,6 +7,7 @@ import { EventStore } from '../store/event-store';
 import { createApiMetrics } from './metrics';
 import { ensureReconcileSchedule } from './schedules';
 import { buildServer } from './server';
+import { startSweeper } from './sweeper';
 
 const config = loadConfig();
 const logger = pino({ level: config.logLevel, base: { service: 'ferry-api' } });
@@ -19,11 +20,12 @@ const temporal = new Client({ connection, namespace: config.temporal.namespace }
 await ensureReconcileSchedule(temporal, config);
 const app = await buildServer({ config, store, temporal, logger, feed, metrics: createApiMetrics({ config, store }) });
 await app.listen({ host: config.ingest.host, port: config.ingest.port });
+const stopSweeper = startSweeper({ config, store, temporal, logger });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void app
-      .close()
+    void stopSweeper()
+      .then(() => app.close())
       .then(() => Promise.all([connection.close(), feed.close(), store.close()]))
       .then(() => process.exit(0));
   });

@@ -78,6 +78,12 @@ export const configSchema = z
         maxBodyBytes: z.number().int().min(1024).default(256 * 1024),
         /** How far ahead of Ferry's clock a registry's event time may be; later times count as now + this (domain/event-time.ts). */
         maxClockSkewSeconds: z.number().int().min(0).max(3600).default(10),
+        /**
+         * A change recorded from a notification whose workflow did not start
+         * (Temporal was down, the api died in between) is started by the
+         * api's sweeper once it is this old; the sweeper looks this often.
+         */
+        sweepSeconds: z.number().int().min(1).max(3600).default(15),
       })
       .prefault({}),
     replication: z

@@ -41,31 +41,44 @@ export function contentDifferences(earlier: ReplicationObservedData, now: Observ
   return differences;
 }
 
-/** Records `observation`, to replicate into `targetRegions`: by default every region but the source. */
+/**
+ * Records `observation`, to replicate into `targetRegions`: by default every
+ * region but the source. With `sweep` (ingest), the change is also marked as
+ * waiting for its workflow until the caller started it; reconcile and backfill
+ * start theirs as child workflows, in the workflow that recorded them.
+ */
 export async function recordObservation(
   store: EventStore,
   config: ResolvedConfig,
   observation: Observation,
   targetRegions = config.regions.map((region) => region.name).filter((name) => name !== observation.sourceRegion),
+  { sweep = false }: { sweep?: boolean } = {},
 ): Promise<Recorded> {
   const time = boundedEventTime(observation.occurredAt, new Date(), config.ingest.maxClockSkewSeconds);
   const data: ReplicationObservedData = { ...observation, ...time, targetRegions };
-  const appended = await store.append({ type: 'ReplicationObserved', data });
+  const appended = await store.transaction(async (sql) => {
+    const appended = await store.append({ type: 'ReplicationObserved', data }, sql);
+    // Its workflow is still to start: whoever starts it forgets this (store/pending-starts.ts).
+    if (appended.recorded && sweep) await sql.query(`INSERT INTO pending_starts (replication_id) VALUES ($1) ON CONFLICT DO NOTHING`, [appended.seq]);
+    return appended;
+  });
   // A redelivery runs with what was recorded the first time (its bounded time, its targets).
   const recorded = appended.data as unknown as ReplicationObservedData;
   if (!appended.recorded) {
     const differences = contentDifferences(recorded, observation);
     if (differences.length > 0) throw new ConflictingEventError(observation.eventId, differences);
   }
+  return { request: requestOf(recorded, appended.seq, appended.recordedAt, config), duplicate: !appended.recorded };
+}
+
+/** The request a recorded observation's workflow runs with. */
+export function requestOf(recorded: ReplicationObservedData, replicationId: number, recordedAt: Date, config: ResolvedConfig): ReplicationRequest {
   return {
-    request: {
-      ...recorded,
-      replicationId: appended.seq,
-      // The projection's observed_at is the observation event's recorded_at.
-      observedAt: appended.recordedAt.toISOString(),
-      blobConcurrency: config.replication.blobConcurrency,
-    },
-    duplicate: !appended.recorded,
+    ...recorded,
+    replicationId,
+    // The projection's observed_at is the observation event's recorded_at.
+    observedAt: recordedAt.toISOString(),
+    blobConcurrency: config.replication.blobConcurrency,
   };
 }
 

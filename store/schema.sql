@@ -81,6 +81,16 @@ CREATE UNLOGGED TABLE IF NOT EXISTS region_progress (
   PRIMARY KEY (replication_id, region)
 );
 
+-- Not a projection: changes recorded from a notification whose workflow has
+-- not been started yet. Written in the transaction that records the change,
+-- removed once Temporal accepted the start (api/accept-event.ts); the api's
+-- sweeper (api/sweeper.ts) starts what stays here, so no recorded change is
+-- stranded when Temporal is down or the api dies between record and start.
+CREATE TABLE IF NOT EXISTS pending_starts (
+  replication_id bigint      PRIMARY KEY,
+  recorded_at    timestamptz NOT NULL DEFAULT now()
+);
+
 -- Not a projection: registry events Ferry acknowledged but could not read
 -- (store/dead-letters.ts), kept with the reason, for `ferry dead-letters`.
 -- A redelivery of one (same region, format and event id) is kept once.

@@ -1,5 +1,6 @@
 // Invariants 4, 6 and 7 under real faults: a worker killed mid-copy, a region
-// whose storage is down, and Temporal, Postgres and NATS restarted mid-flight.
+// whose storage is down, Temporal, Postgres and NATS restarted mid-flight, and
+// a change recorded while Temporal was down, never redelivered, started by the sweeper.
 import { execFileSync } from 'node:child_process';
 import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
@@ -12,6 +13,7 @@ import { repoRoot } from '../support/env';
 import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
 import { skopeoCopy, skopeoPull } from '../support/registry';
+import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
 import { startFerry, stopFerry, waitUntil } from '../support/processes';
 
 const config = localConfig();
@@ -168,6 +170,30 @@ describe('infrastructure restarted mid-flight', () => {
     const [result] = await outcome.waitFor(1, 120_000);
     expect(result!.body.succeeded.sort()).toEqual(['southeastasia', 'westeurope']);
     await expectAnnouncedOnce(replicated);
+    expect(await skopeoPull(`docker://127.0.0.1:5003/${repository}:v1`)).toBe(image.manifestDigest);
+  });
+});
+
+describe('a change recorded while its workflow could not start', () => {
+  it('is started by the api sweeper once Temporal is back, with no redelivery of the notification', async () => {
+    const repository = parseRepositoryName(uniqueRepository('unstarted'));
+    const image = await buildImage({ layers: [{ size: 50_000 }], tag: 'v1' });
+    const outcome = await collect<OutcomeMessage>(outcomeFilter(repository, parseDigest(image.manifestDigest)));
+    await writeImageBehindRegistry(config, 'eastus', repository, image, null);
+    const pendingStarts = () =>
+      store.pool.query(`SELECT p.replication_id FROM pending_starts p JOIN replications r ON r.id = p.replication_id WHERE r.repository = $1`, [repository]);
+    stack('stop', 'temporal');
+    try {
+      // Recorded, then the start fails: the registry is told to retry, and (as after its restart) never does.
+      const response = await notify(config, 'eastus', pushNotification(repository, image));
+      expect(response.status, await response.text()).toBe(503);
+      expect((await pendingStarts()).rows).toHaveLength(1);
+    } finally {
+      stack('up');
+    }
+    const [result] = await outcome.waitFor(1, 120_000);
+    expect(result!.body.succeeded.sort()).toEqual(['southeastasia', 'westeurope']);
+    expect((await pendingStarts()).rows, 'nothing left for the sweeper').toHaveLength(0);
     expect(await skopeoPull(`docker://127.0.0.1:5003/${repository}:v1`)).toBe(image.manifestDigest);
   });
 });
