@@ -6,13 +6,12 @@
 // overwritten blindly: the replication into it waits for that notification
 // (and says so in its heartbeat), or, if none comes, the region's storage
 // orders the two by its write time.
-import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRepositoryName, type RepositoryName } from '../../domain/reference';
 import type { OutcomeMessage } from '../../domain/subjects';
 import type { EventStore } from '../../store/event-store';
-import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { connectStore, connectTemporal, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
 import { waitUntil } from '../support/processes';
 import { getManifest, skopeoCopy } from '../support/registry';
@@ -22,25 +21,20 @@ const config = localConfig();
 const TIMEOUT = 120_000;
 const HOUR = 3600_000;
 let store: EventStore;
-let connection: Connection;
-let temporal: Client;
+let temporal: Awaited<ReturnType<typeof connectTemporal>>;
 const collectors: MessageCollector<OutcomeMessage>[] = [];
 
 beforeAll(async () => {
-  store = connectStore(config);
-  connection = await Connection.connect({ address: config.temporal.address });
-  temporal = new Client({ connection });
+  [store, temporal] = [connectStore(config), await connectTemporal(config)];
 });
 afterAll(async () => {
-  await Promise.all(collectors.map((collector) => collector.stop()));
-  await store.close();
-  await connection.close();
+  await Promise.all([...collectors.map((collector) => collector.stop()), store.close(), temporal.close()]);
 });
 
 /** What the region activity of a replication says it waits for, in its last heartbeat (the Temporal UI shows the same). */
 async function waitingFor(replicationId: number, region: string): Promise<string | null> {
   const row = await store.pool.query(`SELECT workflow_id FROM replications WHERE id = $1`, [replicationId]);
-  const description = await temporal.workflow.getHandle(row.rows[0].workflow_id).describe();
+  const description = await temporal.client.workflow.getHandle(row.rows[0].workflow_id).describe();
   const activity = (description.raw.pendingActivities ?? []).find((pending) => pending.activityId === region);
   const payload = activity?.heartbeatDetails?.payloads?.[0];
   if (!payload) return null;

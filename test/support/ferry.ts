@@ -1,5 +1,6 @@
 // What stack tests share: the local configuration, the event store, and a
 // JetStream reader that sees Ferry's messages the way a deploy pipeline would.
+import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { connect, consumerOpts, type NatsConnection } from 'nats';
 import { loadConfig, type ResolvedConfig } from '../../domain/config';
@@ -77,4 +78,10 @@ export class MessageCollector<T = RegionMessage | OutcomeMessage> {
     this.stopped = true;
     await this.nats.close();
   }
+}
+
+/** A Temporal client on the local stack's server, and how to close its connection. */
+export async function connectTemporal(config = localConfig()): Promise<{ client: Client; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address: config.temporal.address });
+  return { client: new Client({ connection }), close: () => connection.close() };
 }
