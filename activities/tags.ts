@@ -8,6 +8,7 @@
 // whose notification Ferry has not recorded yet) is never overwritten
 // blindly: the activity waits for that notification, then orders the two
 // (domain/tag-order.ts decideUnrecorded).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { PoolClient } from 'pg';
@@ -54,7 +55,6 @@ export interface ApplyDeleteResult {
 
 export const SOURCE_HOLDS_TAG = 'the source still holds the tag';
 export const SOURCE_HOLDS_DIGEST = 'the source still holds the digest';
-export const TARGET_CHANGED_TAG = "the target's registry changed the tag later";
 
 /** Told, about every half second, what a tag change is waiting for (the region activity heartbeats it). */
 export type OnWait = (waitingFor: string) => void;
@@ -69,12 +69,6 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
     source: input.sourceRegion === undefined ? null : new RegionRepository(storageOf(storages, input.sourceRegion), input.repository),
   });
 
-  /** Whether `change` may remove or move `tag` in the target, given what holds it there now. */
-  async function fenceAllows(sql: PoolClient, change: TagChange & { targetRegion: string; repository: string }, tag: Tag) {
-    const holder = await store.tagHolder(sql, change.targetRegion, change.repository, tag);
-    return { allowed: mayChangeTag(change, holder), holder };
-  }
-
   /**
    * Runs a tag operation under its lock until it is not waiting: while the
    * target's registry changed the tag and Ferry has not recorded that change,
@@ -88,35 +82,47 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
       const result = await operation(waits);
       if (result !== WAIT) return result;
       onWait?.(waits.describe());
-      await sleep(WAIT_POLL_MS, signal);
+      await sleep(WAIT_POLL_MS, undefined, { signal });
     }
   }
 
   /**
-   * Whether `change` may move or remove `tag` in the target as far as the
-   * target's own registry is concerned ('wait': its change is not recorded
-   * yet). `ours` is the digest this change writes (a retry finds it there).
+   * Whether `change` may move or remove `tag` in the target, under the caller's
+   * lock, given what holds it there: first what the target's tag holds now,
+   * which must be a change Ferry recorded (the last change of the tag there,
+   * or the region's own last push or delete of it) or else is waited for
+   * (WAIT) and then ordered by its write time; then the change recorded as
+   * holding the tag (domain/tag-order.ts). `ours` is the digest this change
+   * writes: a retry finds it there. Refused: `heldBy` names the holder, null
+   * when it is the target registry's own unrecorded change.
    */
-  async function targetVerdict(sql: PoolClient, change: TagChange & { targetRegion: string; repository: RepositoryName }, tag: Tag, target: RegionRepository, waits: TargetWaits, ours: Digest | null = null) {
-    const current = await target.taggedWithTime(tag);
+  async function judge(
+    sql: PoolClient,
+    change: TagChange & { targetRegion: string; repository: RepositoryName },
+    tag: Tag,
+    target: RegionRepository,
+    waits: TargetWaits,
+    ours: Digest | null = null,
+  ): Promise<typeof WAIT | { allowed: true } | { allowed: false; heldBy: number | null }> {
+    const [holder, current] = await Promise.all([store.tagHolder(sql, change.targetRegion, change.repository, tag), target.taggedWithTime(tag)]);
     const digest = current?.digest ?? null;
-    if (digest !== null && digest === ours) return 'allowed';
-    if (await store.recordedTagState(sql, change.targetRegion, change.repository, tag, digest)) return 'allowed';
-    return decideUnrecorded(change, waits.met(change.targetRegion, change.repository, tag, digest, current?.modifiedAt ?? null), Date.now(), awaitNotificationMs);
+    const recorded =
+      (digest !== null && digest === ours) ||
+      (holder?.digest ?? null) === digest ||
+      (await store.lastOwnTagChange(sql, change.targetRegion, change.repository, tag)) === digest;
+    if (!recorded) {
+      const verdict = decideUnrecorded(change, waits.met(change.targetRegion, change.repository, tag, digest, current?.modifiedAt ?? null), Date.now(), awaitNotificationMs);
+      if (verdict === 'wait') return WAIT;
+      if (verdict === 'refused') return { allowed: false, heldBy: null };
+    }
+    return mayChangeTag(change, holder) ? { allowed: true } : { allowed: false, heldBy: holder!.replicationId };
   }
 
-  /**
-   * Untags unless the source still holds the tag, a later change from elsewhere
-   * holds it, or the target's registry changed it later; true when removed.
-   * Under the caller's lock; WAIT when the target's change is not recorded yet.
-   */
-  async function removeTag(sql: PoolClient, input: ApplyDeleteInput, tag: Tag, source: RegionRepository | null, target: RegionRepository, waits: TargetWaits): Promise<boolean | typeof WAIT> {
+  /** Whether a delete may remove `tag` from the target: the source no longer has it, and `judge` allows. Under the caller's lock. */
+  async function mayRemove(sql: PoolClient, input: ApplyDeleteInput, tag: Tag, source: RegionRepository | null, target: RegionRepository, waits: TargetWaits): Promise<boolean | typeof WAIT> {
     if (source !== null && (await source.tagged(tag)) !== null) return false;
-    const verdict = await targetVerdict(sql, input, tag, target, waits);
-    if (verdict === 'wait') return WAIT;
-    if (verdict === 'refused' || !(await fenceAllows(sql, input, tag)).allowed) return false;
-    await target.untag(tag);
-    return true;
+    const judged = await judge(sql, input, tag, target, waits);
+    return judged === WAIT ? WAIT : judged.allowed;
   }
 
   async function recordDelete(input: ApplyDeleteInput, result: ApplyDeleteResult, sql?: PoolClient): Promise<ApplyDeleteResult> {
@@ -139,8 +145,9 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
       (waits) =>
         store.withTagLock(input.targetRegion, input.repository, tag, async (sql) => {
           const sourceHolds = source !== null && (await source.tagged(tag)) !== null;
-          const removed = !sourceHolds && (await removeTag(sql, input, tag, null, target, waits));
+          const removed = !sourceHolds && (await mayRemove(sql, input, tag, null, target, waits));
           if (removed === WAIT) return WAIT;
+          if (removed) await target.untag(tag);
           const result = { removedTags: removed ? [tag] : [], removedManifest: false, removedLayerLink: false, skipped: sourceHolds ? SOURCE_HOLDS_TAG : null };
           return recordDelete(input, result, sql);
         }),
@@ -162,14 +169,17 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
           const result: ApplyDeleteResult = { removedTags: [], removedManifest: false, removedLayerLink: false, skipped: null };
           if (await target.hasManifest(digest)) {
             if (source !== null && (await source.hasManifest(digest))) return recordDelete(input, { ...result, skipped: SOURCE_HOLDS_DIGEST }, sql);
-            const tags = await target.lookup(digest);
-            // Nothing is removed while any of the tags waits: the whole delete runs again.
-            for (const tag of tags) if ((await targetVerdict(sql, input, tag, target, waits)) === 'wait') return WAIT;
+            const removable: Tag[] = [];
             let kept = 0;
-            for (const tag of tags) {
-              if ((await removeTag(sql, input, tag, source, target, waits)) === true) result.removedTags.push(tag);
+            for (const tag of await target.lookup(digest)) {
+              const removal = await mayRemove(sql, input, tag, source, target, waits);
+              // Nothing is removed while any of the tags waits: the whole delete runs again.
+              if (removal === WAIT) return WAIT;
+              if (removal) removable.push(tag);
               else kept++;
             }
+            for (const tag of removable) await target.untag(tag);
+            result.removedTags.push(...removable);
             if (kept === 0) {
               await target.unlinkManifest(digest);
               result.removedManifest = true;
@@ -208,12 +218,10 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
             }
             // The source decides, read again under the lock: a newer change of the tag there wins.
             if (source !== null && (await source.tagged(input.tag, signal)) !== input.digest) return superseded(sql, null);
-            // So does a later change the target's own registry made.
-            const verdict = await targetVerdict(sql, input, input.tag, target, waits, input.digest);
-            if (verdict === 'wait') return WAIT;
-            if (verdict === 'refused') return superseded(sql, null);
-            const { allowed, holder } = await fenceAllows(sql, input, input.tag);
-            if (!allowed) return superseded(sql, holder!.replicationId);
+            // So do a later change from another source, and one the target's own registry made.
+            const judged = await judge(sql, input, input.tag, target, waits, input.digest);
+            if (judged === WAIT) return WAIT;
+            if (!judged.allowed) return superseded(sql, judged.heldBy);
             await target.tag(input.tag, input.digest, signal);
             await store.append({ type: 'TagReplicated', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, digest: input.digest, occurredAt: input.occurredAt } }, sql);
             return { moved: true, heldBy: null };
@@ -258,15 +266,4 @@ class TargetWaits {
     const what = change.digest === null ? 'deleted' : `pointed at ${change.digest}`;
     return `the notification of ${change.where}, which that region's registry ${what} and Ferry has not recorded yet`;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
 }

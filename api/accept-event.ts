@@ -27,7 +27,7 @@ export interface ReplicationStarter {
   temporal: Client;
 }
 
-export async function startReplication(temporal: Client, request: ReplicationRequest): Promise<string> {
+async function startReplication(temporal: Client, request: ReplicationRequest): Promise<string> {
   const options = replicationStartOptions(request);
   try {
     await temporal.workflow.start<typeof replicateChange>(REPLICATION_WORKFLOW, {
@@ -42,6 +42,13 @@ export async function startReplication(temporal: Client, request: ReplicationReq
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
   }
   return options.workflowId;
+}
+
+/** Starts a recorded change's workflow, then drops its pending-start mark: the sweeper has nothing left to do for it. */
+export async function startRecorded(store: EventStore, temporal: Client, request: ReplicationRequest): Promise<string> {
+  const workflowId = await startReplication(temporal, request);
+  await forgetPendingStart(store, request.replicationId);
+  return workflowId;
 }
 
 /** What a registry's event says, as Ferry records it. */
@@ -60,7 +67,6 @@ export function observationOf(sourceRegion: string, event: ActionableEvent): Obs
 
 export async function acceptEvent({ config, store, temporal }: ReplicationStarter, sourceRegion: string, event: ActionableEvent): Promise<Accepted> {
   const { request, duplicate } = await recordObservation(store, config, observationOf(sourceRegion, event), undefined, { sweep: true });
-  const workflowId = await startReplication(temporal, request);
-  await forgetPendingStart(store, request.replicationId);
+  const workflowId = await startRecorded(store, temporal, request);
   return { replicationId: request.replicationId, workflowId, duplicate };
 }

@@ -10,8 +10,8 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../domain/config';
 import type { EventStore } from '../store/event-store';
-import { forgetPendingStart, overduePendingStarts } from '../store/pending-starts';
-import { startReplication } from './accept-event';
+import { overduePendingStarts } from '../store/pending-starts';
+import { startRecorded } from './accept-event';
 
 const SWEEP_BATCH = 100;
 
@@ -20,8 +20,7 @@ export async function sweepPendingStarts({ config, store, temporal, logger }: { 
   const recordedBefore = new Date(Date.now() - config.ingest.sweepSeconds * 1000);
   let started = 0;
   for (const request of await overduePendingStarts(store, config, recordedBefore, SWEEP_BATCH)) {
-    const workflowId = await startReplication(temporal, request);
-    await forgetPendingStart(store, request.replicationId);
+    const workflowId = await startRecorded(store, temporal, request);
     logger.warn({ replicationId: request.replicationId, workflowId }, 'started the workflow of a recorded change that had none');
     started++;
   }

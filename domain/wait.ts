@@ -174,7 +174,7 @@ function describeProgress(progress: RegionProgress): string {
   }
 }
 
-/** ", following #N, which superseded #M here" when the region's tag serves a newer push than the newest observed. */
+/** " (replication #N, which superseded #M here)" when the region's tag serves another push than the newest observed. */
 function followed(progress: RegionProgress): string {
   return progress.via.length === 0 ? '' : ` (replication #${progress.replicationId}, which superseded #${progress.via.join(', #')} here)`;
 }

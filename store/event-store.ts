@@ -148,33 +148,28 @@ export class EventStore {
     });
   }
 
-  /** The change that last moved or removed a region's tag, with its source region; null when none did. */
-  async tagHolder(sql: Sql, region: string, repository: string, tag: string): Promise<TagHolder | null> {
-    const result = await sql.query<{ replication_id: string; occurred_at: Date; source_region: string }>(
-      `SELECT t.replication_id, t.occurred_at, r.source_region FROM region_tags t JOIN replications r ON r.id = t.replication_id
+  /** The change that last moved or removed a region's tag, with its source region and the digest it left (null: removed); null when none did. */
+  async tagHolder(sql: Sql, region: string, repository: string, tag: string): Promise<(TagHolder & { digest: string | null }) | null> {
+    const result = await sql.query<{ replication_id: string; occurred_at: Date; source_region: string; digest: string | null }>(
+      `SELECT t.replication_id, t.occurred_at, r.source_region, t.digest FROM region_tags t JOIN replications r ON r.id = t.replication_id
        WHERE t.region = $1 AND t.repository = $2 AND t.tag = $3`,
       [region, repository, tag],
     );
     const row = result.rows[0];
-    return row ? { replicationId: Number(row.replication_id), occurredAt: row.occurred_at.toISOString(), sourceRegion: row.source_region } : null;
+    return row ? { replicationId: Number(row.replication_id), occurredAt: row.occurred_at.toISOString(), sourceRegion: row.source_region, digest: row.digest } : null;
   }
 
   /**
-   * Whether what a region's tag holds now (`digest`, null for no tag) is a
-   * change Ferry has recorded: the last change it knows moved or removed the
-   * tag there, or the last push or tag delete that region's own registry
-   * reported. False means the region's registry changed the tag and its
-   * notification has not been recorded (activities/tags.ts waits for it).
+   * What the last push or tag delete of `tag` that a region's own registry
+   * reported left there: its digest, null for a delete; undefined when it
+   * reported none.
    */
-  async recordedTagState(sql: Sql, region: string, repository: string, tag: string, digest: string | null): Promise<boolean> {
-    const result = await sql.query<{ recorded: boolean }>(
-      `SELECT COALESCE((SELECT digest IS NOT DISTINCT FROM $4 FROM region_tags WHERE region = $1 AND repository = $2 AND tag = $3), $4::text IS NULL)
-           OR COALESCE((SELECT digest IS NOT DISTINCT FROM $4 FROM replications
-                        WHERE source_region = $1 AND repository = $2 AND tag = $3 AND kind IN ('push', 'delete-tag')
-                        ORDER BY id DESC LIMIT 1), false) AS recorded`,
-      [region, repository, tag, digest],
+  async lastOwnTagChange(sql: Sql, region: string, repository: string, tag: string): Promise<string | null | undefined> {
+    const result = await sql.query<{ digest: string | null }>(
+      `SELECT digest FROM replications WHERE source_region = $1 AND repository = $2 AND tag = $3 AND kind IN ('push', 'delete-tag') ORDER BY id DESC LIMIT 1`,
+      [region, repository, tag],
     );
-    return result.rows[0]!.recorded;
+    return result.rows.length === 0 ? undefined : result.rows[0]!.digest;
   }
 
   /** The observation recorded under a source region's event id, or null. */

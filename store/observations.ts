@@ -64,10 +64,7 @@ export async function recordObservation(
   });
   // A redelivery runs with what was recorded the first time (its bounded time, its targets).
   const recorded = appended.data as unknown as ReplicationObservedData;
-  if (!appended.recorded) {
-    const differences = contentDifferences(recorded, observation);
-    if (differences.length > 0) throw new ConflictingEventError(observation.eventId, differences);
-  }
+  if (!appended.recorded) refuseConflict(recorded, observation);
   return { request: requestOf(recorded, appended.seq, appended.recordedAt, config), duplicate: !appended.recorded };
 }
 
@@ -85,7 +82,11 @@ export function requestOf(recorded: ReplicationObservedData, replicationId: numb
 /** Throws ConflictingEventError when `observation`'s id was recorded with other content; writes nothing. */
 export async function checkNotConflicting(store: EventStore, observation: Observation): Promise<void> {
   const earlier = await store.observed(observation.sourceRegion, observation.eventId);
-  if (earlier === null) return;
-  const differences = contentDifferences(earlier, observation);
-  if (differences.length > 0) throw new ConflictingEventError(observation.eventId, differences);
+  if (earlier !== null) refuseConflict(earlier, observation);
+}
+
+/** Throws ConflictingEventError when `now` says something else than `earlier`, recorded under its id. */
+function refuseConflict(earlier: ReplicationObservedData, now: Observation): void {
+  const differences = contentDifferences(earlier, now);
+  if (differences.length > 0) throw new ConflictingEventError(now.eventId, differences);
 }
