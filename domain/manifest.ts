@@ -205,6 +205,23 @@ function invalidDescriptor(field: string, reason: string): ManifestError {
 }
 
 /**
+ * The graph's manifests in levels: image manifests first, then each index once
+ * every child of it is in an earlier level, so the root is alone in the last.
+ * Manifests of one level do not refer to each other and may be written together.
+ */
+export function manifestLevels(graph: ManifestGraph): ManifestNode[][] {
+  const depth = new Map<Digest, number>();
+  const levels: ManifestNode[][] = [];
+  // Post-order: every child's depth is known before its parent's.
+  for (const manifest of graph.manifests) {
+    const level = manifest.childDigests.reduce((deepest, child) => Math.max(deepest, depth.get(child)! + 1), 0);
+    depth.set(manifest.digest, level);
+    (levels[level] ??= []).push(manifest);
+  }
+  return levels;
+}
+
+/**
  * Reads the manifest graph under `root`: each manifest once, children before
  * parents. `readManifest` returns the stored bytes of a digest, already
  * verified against it.

@@ -1,6 +1,6 @@
 // Resolving a pushed digest's manifest graph from a source's storage, verified.
 import { describe, expect, it } from 'vitest';
-import { OCI_INDEX, OCI_MANIFEST, resolveManifestGraph } from '../../domain/manifest';
+import { manifestLevels, OCI_INDEX, OCI_MANIFEST, resolveManifestGraph } from '../../domain/manifest';
 import { OCI_CONFIG, OCI_LAYER, encode, sha256, fakeDigest, v1, v2, amd64, arm64, multi, digests, blob, sharedLayer, sourceStorage, indexOf, expectGraphError } from './manifest-fixtures';
 
 describe('resolveManifestGraph', () => {
@@ -60,6 +60,12 @@ describe('resolveManifestGraph', () => {
     expect(graph.manifests.at(-1)!.childDigests).toEqual([digests.multi, digests.amd64, digests.v1]);
     expect(source.reads.filter((d) => d === digests.amd64)).toHaveLength(1);
     expect(graph.blobs).toHaveLength(6);
+  });
+
+  it('groups a nested index into levels that only refer to earlier ones, the root alone last', async () => {
+    const outer = indexOf([digests.multi, digests.amd64, digests.v1]);
+    const graph = await resolveManifestGraph(sha256(outer), sourceStorage([v1, amd64, arm64, multi, outer]).readManifest);
+    expect(manifestLevels(graph).map((level) => level.map((m) => m.digest))).toEqual([[digests.amd64, digests.arm64, digests.v1], [digests.multi], [sha256(outer)]]);
   });
 
   it('returns plain JSON that survives the Temporal boundary unchanged', async () => {
