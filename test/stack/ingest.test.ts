@@ -5,9 +5,13 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegionStorage } from '../../activities/storage';
+import { parseDigest, parseRepositoryName, parseTag, type RepositoryName } from '../../domain/reference';
+import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
 import type { EventStore } from '../../store/event-store';
 import { localStackEnv, repoRoot } from '../support/env';
-import { connectStore, localConfig } from '../support/ferry';
+import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { buildImage, OCI_MANIFEST, type OciImage } from '../support/oci-image';
+import { writeImageBehindRegistry } from '../support/source-writer';
 
 const config = localConfig();
 const ingest = `http://${config.ingest.host}:${config.ingest.port}/v1/notifications`;
@@ -43,11 +47,45 @@ async function eventCount(): Promise<number> {
   return (await store.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM events`)).rows[0]!.n;
 }
 
-async function keyCount(regionName: string): Promise<number> {
-  const storage = RegionStorage.connect(config.regions.find((r) => r.name === regionName)!);
-  let count = 0;
-  for await (const objects of storage.objectsUnder('')) count += objects.length;
-  return count;
+/** An image written into eastus's storage as its registry would, with no notification sent. */
+async function imageInEastus(name: string): Promise<{ repository: RepositoryName; image: OciImage }> {
+  const repository = parseRepositoryName(uniqueRepository(name));
+  const image = await buildImage({ layers: [{ size: 50_000 }], tag: 'v1' });
+  await writeImageBehindRegistry(config, 'eastus', repository, image, null);
+  return { repository, image };
+}
+
+/** `body` with its first event naming `pushed` (a body that is no envelope stays as it is). */
+function naming(body: string, { repository, image }: { repository: RepositoryName; image: OciImage }): string {
+  let envelope;
+  try {
+    envelope = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  const target = envelope?.events?.[0]?.target;
+  if (target === undefined) return body;
+  Object.assign(target, { repository, digest: image.manifestDigest, tag: image.tag, size: image.manifestSize, length: image.manifestSize, mediaType: OCI_MANIFEST });
+  delete target.references;
+  return JSON.stringify(envelope);
+}
+
+const storageOf = (regionName: string) => RegionStorage.connect(config.regions.find((region) => region.name === regionName)!);
+
+/** Every key a region's storage holds of `pushed`: under its repository, and its blobs' data. */
+async function keysOf(regionName: string, { repository, image }: { repository: RepositoryName; image: OciImage }): Promise<string[]> {
+  const storage = storageOf(regionName);
+  const keys: string[] = [];
+  for await (const objects of storage.objectsUnder(`${storage.layout.repositoriesPrefix()}${repository}/`)) keys.push(...objects.map((object) => object.key));
+  for (const digest of [image.manifestDigest, image.configDigest, ...image.layers.map((layer) => layer.digest)]) {
+    const key = storage.layout.blobData(parseDigest(digest));
+    if ((await storage.head(key)) !== null) keys.push(key);
+  }
+  return keys;
+}
+
+function tagKey(regionName: string, { repository, image }: { repository: RepositoryName; image: OciImage }): string {
+  return storageOf(regionName).layout.tagCurrentLink(repository, parseTag(image.tag));
 }
 
 const digest = `sha256:${'a'.repeat(64)}`;
@@ -88,10 +126,29 @@ describe('ingest rejects bad input precisely and writes nothing', () => {
     expect(await eventCount()).toBe(before);
   });
 
-  it('never lets a rejected notification reach storage', async () => {
-    const keys = await Promise.all(config.regions.map((region) => keyCount(region.name)));
-    for (const [, path, body, headers] of cases) await post(path, body, headers);
-    expect(await Promise.all(config.regions.map((region) => keyCount(region.name)))).toEqual(keys);
+  it('never lets a rejected notification reach storage, once a later accepted one has replicated', async () => {
+    // The rejected requests name an image the source holds, so any of them accepted would replicate it.
+    const rejected = await imageInEastus('rejected');
+    for (const [name, path, body, headers, status] of cases) {
+      expect((await post(path, naming(body, rejected), headers)).status, name).toBe(status);
+    }
+    // Replication is asynchronous: only after one accepted later has reached its outcome is the absence of the others telling.
+    const accepted = await imageInEastus('accepted');
+    const outcome = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(accepted.repository, parseDigest(accepted.image.manifestDigest)));
+    try {
+      expect((await post('distribution/eastus', naming(pushEnvelope({}), accepted))).status).toBe(202);
+      const [message] = await outcome.waitFor(1, 60_000);
+      expect([...message!.body.succeeded].sort()).toEqual(['southeastasia', 'westeurope']);
+      expect(message!.body.failed).toEqual([]);
+    } finally {
+      await outcome.stop();
+    }
+    for (const region of ['westeurope', 'southeastasia']) {
+      expect(await keysOf(region, accepted), `${region} holds the accepted push`).toContain(tagKey(region, accepted));
+      expect(await keysOf(region, rejected), `${region} holds nothing of the rejected ones`).toEqual([]);
+    }
+    const recorded = await store.pool.query(`SELECT id FROM replications WHERE repository = $1`, [rejected.repository]);
+    expect(recorded.rows).toEqual([]);
   });
 });
 

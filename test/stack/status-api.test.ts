@@ -29,17 +29,25 @@ async function pushAndWait(repository: string, tag: string): Promise<string> {
 describe('the status API', () => {
   const repository = uniqueRepository('status');
 
-  it('answers every documented operation with a documented status', async () => {
+  it('answers every documented operation with the one status its case calls for, a documented one', async () => {
     const document = (await get('/v1/openapi.json')).body;
-    const samples: Record<string, { path: string; init?: RequestInit }> = {
-      'GET /healthz': { path: '/healthz' },
-      'GET /v1/openapi.json': { path: '/v1/openapi.json' },
-      'GET /metrics': { path: '/metrics' },
-      'GET /v1/wait': { path: `/v1/wait?repository=${repository}&tag=none&regions=westeurope&timeout=0` },
-      'POST /v1/notifications/{format}/{region}': { path: '/v1/notifications/distribution/eastus', init: { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } } },
-      'GET /v1/status': { path: `/v1/status?repository=${repository}&tag=none` },
-      'GET /v1/replications': { path: '/v1/replications?limit=1' },
-      'GET /v1/replications/{id}/events': { path: '/v1/replications/999999999/events' },
+    const error = (code: string) => ({ error: { code, message: expect.stringMatching(/\w+ \w+/) } });
+    const samples: Record<string, { path: string; init?: RequestInit; status: number; body?: unknown }> = {
+      'GET /healthz': { path: '/healthz', status: 200 },
+      'GET /v1/openapi.json': { path: '/v1/openapi.json', status: 200 },
+      'GET /metrics': { path: '/metrics', status: 200 },
+      // No push of the tag observed, no time to wait: the answer is that the region is still waiting.
+      'GET /v1/wait': { path: `/v1/wait?repository=${repository}&tag=none&regions=westeurope&timeout=0`, status: 200, body: expect.objectContaining({ state: 'waiting' }) },
+      // Authentication answers before anything is read of the request.
+      'POST /v1/notifications/{format}/{region}': {
+        path: '/v1/notifications/distribution/eastus',
+        init: { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } },
+        status: 401,
+        body: error('UNAUTHORIZED'),
+      },
+      'GET /v1/status': { path: `/v1/status?repository=${repository}&tag=none`, status: 404, body: error('NOT_FOUND') },
+      'GET /v1/replications': { path: '/v1/replications?limit=1', status: 200 },
+      'GET /v1/replications/{id}/events': { path: '/v1/replications/999999999/events', status: 404, body: error('NOT_FOUND') },
     };
     const operations = Object.entries(document.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(([path, methods]) =>
       Object.entries(methods).map(([method, operation]) => ({ key: `${method.toUpperCase()} ${path}`, responses: Object.keys(operation.responses) })),
@@ -47,8 +55,12 @@ describe('the status API', () => {
     expect(operations.map((operation) => operation.key).sort()).toEqual(Object.keys(samples).sort());
     for (const operation of operations) {
       const sample = samples[operation.key]!;
+      expect(operation.responses, `${operation.key} documents ${sample.status}`).toContain(String(sample.status));
       const response = await fetch(`${api}${sample.path}`, sample.init);
-      expect(operation.responses, operation.key).toContain(String(response.status));
+      expect(response.status, operation.key).toBe(sample.status);
+      const type = response.headers.get('content-type') ?? '';
+      const body = type.includes('json') ? await response.json() : await response.text();
+      if (sample.body !== undefined) expect(body, operation.key).toEqual(sample.body);
     }
   });
 
@@ -85,8 +97,14 @@ describe('the status API', () => {
   });
 
   it('rejects bad queries with a code and a sentence', async () => {
-    expect((await get('/v1/status?repository=Bad/Name&tag=v1')).body.error.code).toBe('INVALID_REFERENCE');
-    expect((await get(`/v1/status?repository=${repository}`)).body.error.code).toBe('INVALID_QUERY');
-    expect((await get('/v1/replications?state=lost')).status).toBe(400);
+    const cases: Array<[string, string]> = [
+      ['/v1/status?repository=Bad/Name&tag=v1', 'INVALID_REFERENCE'],
+      [`/v1/status?repository=${repository}`, 'INVALID_QUERY'],
+      ['/v1/replications?state=lost', 'INVALID_QUERY'],
+    ];
+    for (const [path, code] of cases) {
+      const { status, body } = await get(path);
+      expect({ status, body }, path).toEqual({ status: 400, body: { error: { code, message: expect.stringMatching(/\w+ \w+/) } } });
+    }
   });
 });
