@@ -13,6 +13,8 @@ import { forgetRegionProgress, saveRegionProgress } from '../store/progress';
 const PROGRESS_SAVE_INTERVAL_MS = 1_000;
 /** Heartbeats between phase changes at most this often. */
 const HEARTBEAT_INTERVAL_MS = 1_000;
+/** Heartbeats at least this often while the activity runs (its heartbeat timeout is 20 s). */
+const KEEP_ALIVE_MS = 5_000;
 
 /** The region's progress: kept as heartbeat details, mirrored (throttled) to Postgres while bytes move. */
 export class RegionHeartbeat {
@@ -23,6 +25,7 @@ export class RegionHeartbeat {
   private saved = false;
   private beatAt = 0;
   private beatPhase: RegionPhase | null = null;
+  private keepAliveTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly context: Context,
@@ -44,6 +47,24 @@ export class RegionHeartbeat {
       copying: [],
       uploads: resumed?.uploads ?? {},
     };
+  }
+
+  /**
+   * Heartbeats every few seconds until stopped, whatever the activity waits
+   * on: the heartbeat says the worker lives, not that bytes move (progressAt
+   * says that). A hung request is ended by its own timeout, not by this.
+   */
+  keepAlive(): void {
+    this.keepAliveTimer ??= setInterval(() => {
+      if (Date.now() - this.beatAt < KEEP_ALIVE_MS) return;
+      this.beatAt = Date.now();
+      this.context.heartbeat(this.details);
+    }, KEEP_ALIVE_MS / 2);
+  }
+
+  stopKeepAlive(): void {
+    if (this.keepAliveTimer !== null) clearInterval(this.keepAliveTimer);
+    this.keepAliveTimer = null;
   }
 
   phase(phase: RegionPhase): void {

@@ -27,6 +27,9 @@ import type { RegionConfig } from '../domain/config';
 import { StorageLayout, linkFileBytes, parseLinkFile } from '../domain/layout';
 import type { Digest } from '../domain/reference';
 
+const DEFAULT_REQUEST_IDLE_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /** Distribution reads small objects (links, manifests) with this limit; so do we. */
 export const MAX_SMALL_OBJECT_BYTES = 4 * 1024 * 1024;
 
@@ -63,7 +66,8 @@ export class RegionStorage {
     this.bucket = region.s3.bucket;
   }
 
-  static connect(region: RegionConfig): RegionStorage {
+  /** `requestIdleMs`: a request that sends or receives nothing for this long fails (config replication.requestIdleSeconds). */
+  static connect(region: RegionConfig, requestIdleMs = DEFAULT_REQUEST_IDLE_MS): RegionStorage {
     const s3 = new S3Client({
       endpoint: region.s3.endpoint,
       region: region.s3.signingRegion,
@@ -75,6 +79,9 @@ export class RegionStorage {
       maxAttempts: 1, // Temporal owns retries, so attempts are visible to operators.
       // Expect: 100-continue (bodies ≥ 2 MiB) costs each part a new connection and a round trip.
       expectContinueHeader: false,
+      // A hung connection fails the attempt instead of holding the region (and its locks) forever;
+      // idle, not total, so a large part on a slow link is not cut while its bytes still flow.
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: requestIdleMs },
     });
     return new RegionStorage(region, s3);
   }
@@ -299,8 +306,8 @@ export class RegionStorage {
 /** The storage of every configured region, by name. */
 export type Storages = ReadonlyMap<string, RegionStorage>;
 
-export function connectStorages(regions: RegionConfig[]): Storages {
-  return new Map(regions.map((region) => [region.name, RegionStorage.connect(region)]));
+export function connectStorages(regions: RegionConfig[], requestIdleMs?: number): Storages {
+  return new Map(regions.map((region) => [region.name, RegionStorage.connect(region, requestIdleMs)]));
 }
 
 export function storageOf(storages: Storages, region: string): RegionStorage {

@@ -19,7 +19,7 @@ await store.migrate();
 const announcer = await connectAnnouncer(config.natsUrl);
 const connection = await NativeConnection.connect({ address: config.temporal.address });
 const workers = await createWorkers(
-  { config, store, announcer, metrics, storages: connectStorages(config.regions) },
+  { config, store, announcer, metrics, storages: connectStorages(config.regions, config.replication.requestIdleSeconds * 1000) },
   { connection, queues: config.worker.queues },
 );
 await Promise.all(workers.map((worker) => worker.run()));
