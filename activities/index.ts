@@ -12,6 +12,7 @@ import { createManifestActivities } from './manifests';
 import type { WorkerMetrics } from './metrics';
 import { createPullCheckActivities } from './pull-check';
 import { createReconcileActivities } from './reconcile';
+import { connectRegistries } from './region-configs';
 import { createRegionReplicationActivities } from './region-replication';
 import type { Storages } from './storage';
 import { createTagActivities } from './tags';
@@ -31,8 +32,9 @@ export function createActivities({ config, storages, store, announcer, metrics }
   const manifests = createManifestActivities({ storages, store });
   const tags = createTagActivities({ storages, store, awaitNotificationMs: config.replication.awaitNotificationSeconds * 1000 });
   const regions = new Map(config.regions.map((region) => [region.name, region]));
-  const pullCheck = createPullCheckActivities({ regions });
-  const caches = createCachePurgeActivities({ regions, store });
+  const registries = connectRegistries(regions, config.replication.requestIdleSeconds * 1000);
+  const pullCheck = createPullCheckActivities({ regions, registries });
+  const caches = createCachePurgeActivities({ regions, registries, store });
   const announce = createAnnounceActivities({ announcer, store, metrics });
   return {
     ...createRegionReplicationActivities({ store, copyBlob, manifests, tags, pullCheck, caches, announce }),

@@ -8,7 +8,8 @@ import { MANIFEST_ACCEPT, type ManifestGraph } from '../domain/manifest';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import { blobUrl, manifestUrl } from '../domain/registry-api';
 import { forEachLimited } from '../support/concurrency';
-import { regionConfigOf, type RegionConfigs } from './region-configs';
+import { registryOf, type RegionConfigs, type RegistryClients } from './region-configs';
+import type { RegistryClient } from './registry-client';
 
 export interface VerifyPullInput {
   targetRegion: string;
@@ -31,11 +32,9 @@ function notPullable(region: string, what: string): ApplicationFailure {
   return ApplicationFailure.retryable(`not pullable from ${region}: ${what}`, 'NotPullable');
 }
 
-async function fetchManifest(registry: string, repository: string, reference: string, signal: AbortSignal) {
-  const response = await fetch(manifestUrl(registry, repository, reference), {
-    headers: { Accept: MANIFEST_ACCEPT },
-    signal,
-  });
+/** GET of a manifest as a puller asks for it, through `client`, from the registry or a cache at `base`. */
+export async function fetchManifest(client: RegistryClient, base: string, repository: string, reference: string, signal: AbortSignal) {
+  const response = await client.fetch(manifestUrl(base, repository, reference), { headers: { Accept: MANIFEST_ACCEPT }, repository, signal });
   const body = new Uint8Array(await response.arrayBuffer());
   return { status: response.status, digestHeader: response.headers.get('docker-content-digest'), body };
 }
@@ -43,7 +42,7 @@ async function fetchManifest(registry: string, repository: string, reference: st
 /** Registry requests one pull check keeps in flight. */
 const PULL_CHECKS_IN_FLIGHT = 16;
 
-export function createPullCheckActivities({ regions }: { regions: RegionConfigs }) {
+export function createPullCheckActivities({ regions, registries }: { regions: RegionConfigs; registries: RegistryClients }) {
   return {
     /**
      * Pulls the image from the region's registry as a client would: the root by
@@ -51,27 +50,27 @@ export function createPullCheckActivities({ regions }: { regions: RegionConfigs 
      */
     async verifyPull(input: VerifyPullInput): Promise<VerifyPullResult> {
       const signal = Context.current().cancellationSignal;
-      const registry = regionConfigOf(regions, input.targetRegion).registryUrl;
+      const { registry, client } = registryOf(regions, registries, input.targetRegion);
       let tagHoldsDigest = false;
       const checkRoot = async () => {
-        const root = await fetchManifest(registry, input.repository, input.graph.root, signal);
+        const root = await fetchManifest(client, registry, input.repository, input.graph.root, signal);
         const actualRoot = `sha256:${createHash('sha256').update(root.body).digest('hex')}`;
         if (root.status !== 200 || actualRoot !== input.graph.root) {
           throw notPullable(input.targetRegion, `GET ${input.repository}@${input.graph.root} answered ${root.status} with ${actualRoot}`);
         }
       };
       const checkTag = async (tag: Tag) => {
-        const tagged = await fetchManifest(registry, input.repository, tag, signal);
+        const tagged = await fetchManifest(client, registry, input.repository, tag, signal);
         // 404: a newer delete of the tag won (deletes are fenced like moves); the digest is still announced.
         if (tagged.status !== 200 && tagged.status !== 404) throw notPullable(input.targetRegion, `GET ${input.repository}:${tag} answered ${tagged.status}`);
         tagHoldsDigest = tagged.status === 200 && tagged.digestHeader === input.graph.root;
       };
       const checkChild = async (digest: Digest) => {
-        const child = await fetchManifest(registry, input.repository, digest, signal);
+        const child = await fetchManifest(client, registry, input.repository, digest, signal);
         if (child.status !== 200) throw notPullable(input.targetRegion, `child manifest ${digest} answered ${child.status}`);
       };
       const checkBlob = async (blob: { digest: Digest; size: number }) => {
-        const response = await fetch(blobUrl(registry, input.repository, blob.digest), { method: 'HEAD', signal });
+        const response = await client.fetch(blobUrl(registry, input.repository, blob.digest), { method: 'HEAD', repository: input.repository, signal });
         const length = Number(response.headers.get('content-length'));
         if (response.status !== 200 || length !== blob.size) {
           throw notPullable(input.targetRegion, `HEAD blob ${blob.digest} answered ${response.status} with ${length} bytes, expected ${blob.size}`);

@@ -11,9 +11,13 @@
 // fence and the event dedupe keys make the rest effect-once. Heartbeat details
 // (RegionProgress) name the phase, the blobs moving and their bytes, for the
 // Temporal UI and `ferry stuck`, and carry the multipart uploads a retried
-// attempt resumes. A failure retrying cannot fix (a corrupt source blob) is
-// recorded and announced here, and returned, not thrown: the workflow only
-// collects outcomes.
+// attempt resumes. The activity heartbeats every few seconds whatever it is
+// doing (a part on a slow link, a lock wait, hundreds of manifests), so a
+// slow region is not mistaken for a dead worker; a hung request is ended by
+// its own timeout instead (storage.ts, registry-client.ts), and an attempt
+// Temporal gave up on learns it at its next heartbeat and stops. A failure
+// retrying cannot fix (a corrupt source blob) is recorded and announced here,
+// and returned, not thrown: the workflow only collects outcomes.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -134,6 +138,8 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
     await caches.purgeCaches({ ...ids, references: movedTag === null ? [digest] : [movedTag, digest] });
     heartbeat.phase('verify');
     const pulled = await pullCheck.verifyPull({ targetRegion, repository: request.repository, tag: movedTag, graph: resolved.graph });
+    // What a puller gets through the region's caches is what the registry serves (a fill in flight at the PURGE is caught here).
+    await caches.confirmCaches({ targetRegion, repository: request.repository, references: movedTag === null ? [] : [movedTag] });
     // Announce the tag only while it still holds this digest; a newer push announces its own.
     return { tag: pulled.tagHoldsDigest ? movedTag : null, superseded };
   }
@@ -147,6 +153,8 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
     );
     heartbeat.phase('purge');
     await caches.purgeCaches({ ...ids, references: [...result.removedTags, ...(request.digest === null ? [] : [request.digest])] });
+    const removedDigest = request.digest !== null && result.removedManifest ? [request.digest] : [];
+    await caches.confirmCaches({ targetRegion, repository: request.repository, references: [...result.removedTags, ...removedDigest] });
   }
 
   return {
@@ -156,6 +164,7 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
       const heartbeat = new RegionHeartbeat(context, store, request, targetRegion);
       const message = regionMessageIds(request, targetRegion);
       let outcome: RegionOutcome;
+      heartbeat.keepAlive();
       try {
         if (request.kind === 'push') {
           const pushed = await pushInto(request, targetRegion, heartbeat, context.cancellationSignal);
@@ -174,6 +183,8 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
         const failure = { code: error.type ?? 'Failed', reason: error.message };
         await announce.announceRegion({ ...message, kind: 'failed', tag: request.tag, failure });
         outcome = { region: targetRegion, outcome: 'failed', failure };
+      } finally {
+        heartbeat.stopKeepAlive();
       }
       // Kept while the region retries, so a wait still shows the bytes that landed.
       await heartbeat.settle();

@@ -29,5 +29,5 @@ export function runRaw(source: RegionBucket, targets: RegionBucket[], blobs: Blo
  */
 export function runSkopeo(source: RegionBucket, targets: RegionBucket[], repository: string, namespace: string): Promise<PhaseTiming> {
   const from = registryHost(source.region.registryUrl);
-  return timeRegions(source, targets, (target) => syncRepository(from, repository, registryHost(target.region.registryUrl), namespace));
+  return timeRegions(source, targets, (target) => syncRepository(from, repository, registryHost(target.region.registryUrl), namespace, target.region.registryCredentials));
 }

@@ -2,6 +2,7 @@
 // phase, and its `sync` is the baseline users would run instead of Ferry.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { RegistryCredentials } from '../domain/config';
 
 const run = promisify(execFile);
 
@@ -10,7 +11,9 @@ async function skopeo(args: string[]): Promise<void> {
     await run('skopeo', ['--insecure-policy', ...args], { maxBuffer: 64 * 1024 * 1024 });
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim();
-    throw new Error(`skopeo ${args.join(' ')} failed: ${stderr || (error as Error).message}`);
+    // A login given with --creds stays out of the message.
+    const shown = args.map((arg) => arg.replace(/^(--[a-z-]*creds=).*/, '$1…'));
+    throw new Error(`skopeo ${shown.join(' ')} failed: ${stderr || (error as Error).message}`);
   }
 }
 
@@ -40,9 +43,17 @@ export async function pushFromLayout(layoutDir: string, tag: string, host: strin
  * path component>` on another: one process, images one after another, which is
  * what `skopeo sync` does.
  */
-export async function syncRepository(sourceHost: string, repository: string, destinationHost: string, destinationNamespace: string): Promise<void> {
+export async function syncRepository(
+  sourceHost: string,
+  repository: string,
+  destinationHost: string,
+  destinationNamespace: string,
+  destinationLogin: RegistryCredentials | null,
+): Promise<void> {
   await skopeo([
     'sync',
+    // The login a region's registry requires (the local stack's southeastasia).
+    ...(destinationLogin === null ? [] : [`--dest-creds=${destinationLogin.username}:${destinationLogin.password}`]),
     '--src',
     'docker',
     '--dest',

@@ -27,13 +27,20 @@ const regionSchema = z.object({
     secretAccessKeyEnv: envVarName,
   }),
   registryUrl: httpUrl,
+  /**
+   * The registry asks pullers to log in: the variables holding the user and
+   * password Ferry's pull check uses, answered to a Basic challenge or
+   * exchanged at the realm of a Bearer challenge for a token.
+   */
+  registryAuth: z.object({ usernameEnv: envVarName, passwordEnv: envVarName }).optional(),
   cachePurgeUrls: z.array(httpUrl).default([]),
 });
 
 const LOCAL_ENDPOINT_A = 'http://127.0.0.1:9000';
 const LOCAL_ENDPOINT_B = 'http://127.0.0.1:9002';
 
-function localRegion(name: string, port: number, endpoint: string, credentials: 'A' | 'B') {
+function localRegion(name: string, port: number, endpoint: string, credentials: 'A' | 'B', loginRequired = false) {
+  const variable = `FERRY_REGISTRY_${name.toUpperCase()}`;
   return {
     name,
     s3: {
@@ -45,6 +52,7 @@ function localRegion(name: string, port: number, endpoint: string, credentials: 
       secretAccessKeyEnv: `FERRY_S3_${credentials}_SECRET_ACCESS_KEY`,
     },
     registryUrl: `http://127.0.0.1:${port}`,
+    ...(loginRequired ? { registryAuth: { usernameEnv: `${variable}_USERNAME`, passwordEnv: `${variable}_PASSWORD` } } : {}),
     cachePurgeUrls: [`http://127.0.0.1:${port + 1080}`],
   };
 }
@@ -52,7 +60,9 @@ function localRegion(name: string, port: number, endpoint: string, credentials: 
 export const LOCAL_REGIONS = [
   localRegion('eastus', 5001, LOCAL_ENDPOINT_A, 'A'),
   localRegion('westeurope', 5002, LOCAL_ENDPOINT_A, 'A'),
-  localRegion('southeastasia', 5003, LOCAL_ENDPOINT_B, 'B'),
+  // The far region: its registry requires a login (htpasswd), its storage is
+  // reached through a fault-injecting proxy (stack/topology.ts).
+  localRegion('southeastasia', 5003, LOCAL_ENDPOINT_B, 'B', true),
 ];
 
 export const configSchema = z
@@ -98,6 +108,12 @@ export const configSchema = z
          * write time decides (activities/tags.ts).
          */
         awaitNotificationSeconds: z.number().int().min(0).max(600).default(10),
+        /**
+         * A storage or registry request that sends or receives nothing for
+         * this long fails its attempt (which Temporal retries): a hung
+         * connection never holds a region, its lock or its Postgres client.
+         */
+        requestIdleSeconds: z.number().int().min(1).max(600).default(30),
       })
       .prefault({}),
     reconcile: z
@@ -144,7 +160,16 @@ export interface S3Credentials {
   secretAccessKey: string;
 }
 
-export type RegionConfig = ParsedConfig['regions'][number] & { s3: { credentials: S3Credentials } };
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+export type RegionConfig = ParsedConfig['regions'][number] & {
+  s3: { credentials: S3Credentials };
+  /** The pull check's login at the region's registry; null when it needs none. */
+  registryCredentials: RegistryCredentials | null;
+};
 
 export interface ResolvedConfig extends Omit<ParsedConfig, 'regions' | 'ingest'> {
   regions: RegionConfig[];
@@ -183,6 +208,13 @@ export function resolveConfig(input: unknown, env: Record<string, string | undef
         secretAccessKey: secret(`regions.${index}.s3.secretAccessKeyEnv`, region.s3.secretAccessKeyEnv),
       },
     },
+    registryCredentials:
+      region.registryAuth === undefined
+        ? null
+        : {
+            username: secret(`regions.${index}.registryAuth.usernameEnv`, region.registryAuth.usernameEnv),
+            password: secret(`regions.${index}.registryAuth.passwordEnv`, region.registryAuth.passwordEnv),
+          },
   }));
   const token = secret('ingest.tokenEnv', config.ingest.tokenEnv);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -168,7 +168,7 @@ export async function registerSearchAttributes(topology: Topology, log: (line: s
 export function s3Server(endpoint: S3Endpoint, env: Env): Component {
   const data = `${DATA_DIR}/${endpoint.name}`;
   mkdirSync(data, { recursive: true });
-  const address = `127.0.0.1:${endpoint.port}`;
+  const address = `127.0.0.1:${endpoint.serverPort}`;
   return {
     spec: {
       name: endpoint.name,
@@ -179,6 +179,32 @@ export function s3Server(endpoint: S3Endpoint, env: Env): Component {
     },
     address,
   };
+}
+
+/**
+ * toxiproxy in front of each proxied S3 endpoint: a plain TCP relay until a
+ * test adds toxics (latency, bandwidth) through its API on apiAddress.
+ */
+export function toxiproxy(topology: Topology, env: Env): Component {
+  const { apiAddress, proxies } = topology.faultProxy;
+  mkdirSync(CONF_DIR, { recursive: true });
+  const config = `${CONF_DIR}/toxiproxy.json`;
+  writeFileSync(config, JSON.stringify(proxies.map((proxy) => ({ ...proxy, enabled: true })), null, 2));
+  const [host, port] = apiAddress.split(':');
+  return {
+    spec: { name: 'toxiproxy', command: `${BIN_DIR}/toxiproxy`, args: ['-host', host!, '-port', port!, '-config', config], env },
+    // Ready when its API answers; stack/supervise.ts then enables each proxy and waits for it to listen.
+    address: apiAddress,
+  };
+}
+
+/** An htpasswd file (bcrypt, as Distribution requires) holding the region's one login. */
+function htpasswdFile(region: LocalRegion, login: NonNullable<LocalRegion['login']>, env: Env): string {
+  const line = execFileSync('htpasswd', ['-Bbn', requireEnv(env, login.usernameEnv), requireEnv(env, login.passwordEnv)], { encoding: 'utf8' });
+  mkdirSync(CONF_DIR, { recursive: true });
+  const path = `${CONF_DIR}/htpasswd-${region.name}`;
+  writeFileSync(path, line.trim() + '\n', { mode: 0o600 });
+  return path;
 }
 
 export function registry(topology: Topology, region: LocalRegion, env: Env): Component {
@@ -197,6 +223,11 @@ export function registry(topology: Topology, region: LocalRegion, env: Env): Com
   // AWS_CA_BUNDLE makes the S3 driver panic at start (DESIGN.md); traces would go to an absent collector.
   const registryEnv: Env = { ...env, OTEL_TRACES_EXPORTER: 'none' };
   delete registryEnv.AWS_CA_BUNDLE;
+  if (region.login !== null) {
+    // Pulls and pushes need the login; Ferry's pull check answers the Basic challenge (activities/registry-client.ts).
+    registryEnv.REGISTRY_AUTH_HTPASSWD_REALM = `ferry-${region.name}`;
+    registryEnv.REGISTRY_AUTH_HTPASSWD_PATH = htpasswdFile(region, region.login, env);
+  }
   return { spec: { name: `registry-${region.name}`, command: `${BIN_DIR}/registry`, args: ['serve', config], env: registryEnv }, address };
 }
 

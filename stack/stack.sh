@@ -29,12 +29,13 @@ BIN_DIR=$STACK_DIR/bin
 LOG_DIR=$STACK_DIR/logs
 CACHE_DIR=${FERRY_CACHE:-$HOME/.cache/ferry}
 
-APT_PACKAGES=(skopeo varnish chromium)
+APT_PACKAGES=(skopeo varnish chromium apache2-utils)
 GO_TOOLS=(
-  # name    version  module passed to `go install`
+  # name    version  module passed to `go install`  [binary it writes, when not the name]
   "temporal  v1.5.1  github.com/temporalio/cli/cmd/temporal"
   "versitygw v1.7.0  github.com/versity/versitygw/cmd/versitygw"
   "registry  v3.1.1  github.com/distribution/distribution/v3/cmd/registry"
+  "toxiproxy v2.12.0 github.com/Shopify/toxiproxy/v2/cmd/server server"
 )
 
 log() { printf 'stack: %s\n' "$*"; }

@@ -12,7 +12,7 @@
 import { readdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { configSchema } from '../domain/config';
 import { localEnv } from '../support/local-env';
-import { pidOf, portOpen, RUN_DIR, startProcess, stopProcesses, waitReady } from '../support/processes';
+import { pidOf, portOpen, RUN_DIR, startProcess, stopProcesses, waitReady, waitUntil } from '../support/processes';
 import * as components from './components';
 import { ensureBuckets } from './create-buckets';
 import { componentAddresses, localTopology, type Topology } from './topology';
@@ -62,9 +62,10 @@ async function up(withFerry: boolean): Promise<void> {
   await ready([temporal], await startAll([temporal]));
   await components.registerSearchAttributes(topology, log);
 
-  const s3 = topology.s3Endpoints.map((endpoint) => components.s3Server(endpoint, env));
+  const s3 = [...topology.s3Endpoints.map((endpoint) => components.s3Server(endpoint, env)), components.toxiproxy(topology, env)];
   const s3Started = await startAll(s3);
   await ready(s3, s3Started);
+  await setProxies(topology, topology.s3Endpoints.map((endpoint) => endpoint.name), true);
   if (s3Started.size > 0 || !existsSync(BUCKETS_DONE)) {
     await ensureBuckets(env, log);
     writeFileSync(BUCKETS_DONE, '');
@@ -82,11 +83,26 @@ async function up(withFerry: boolean): Promise<void> {
   console.log(`stack up in ${(Number(process.hrtime.bigint() - began) / 1e9).toFixed(1)} s`);
 }
 
+/**
+ * A proxied S3 endpoint is down when its server is: toxiproxy stops listening
+ * for it too (connections refused, as without a proxy), and listens again at `up`.
+ */
+async function setProxies(topology: Topology, names: string[], enabled: boolean): Promise<void> {
+  const proxied = topology.faultProxy.proxies.filter((proxy) => names.includes(proxy.name));
+  if (proxied.length === 0 || !(await portOpen(topology.faultProxy.apiAddress))) return;
+  for (const proxy of proxied) {
+    const response = await fetch(`http://${topology.faultProxy.apiAddress}/proxies/${proxy.name}`, { method: 'POST', body: JSON.stringify({ enabled }) });
+    if (!response.ok) throw new Error(`toxiproxy: ${enabled ? 'enabling' : 'disabling'} ${proxy.name} answered ${response.status}: ${await response.text()}`);
+    if (enabled) await waitUntil(`toxiproxy listening for ${proxy.name} on ${proxy.listen}`, () => portOpen(proxy.listen), components.START_TIMEOUT_MS);
+  }
+}
+
 async function stop(names: string[]): Promise<void> {
   for (const name of names) {
     const pid = pidOf(name);
     if (pid !== null) log(`stopping ${name} (pid ${pid})`);
   }
+  await setProxies(localTopology(), names, false);
   await stopProcesses(names);
 }
 

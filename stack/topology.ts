@@ -1,13 +1,20 @@
 // The local stack's topology, read from domain/config.ts: its S3 endpoints
 // (named s3-a, s3-b… in order of first use), its regions with their registry
-// and cache ports, where registries notify the api, and every component in
-// start order with the address it answers on. docker-compose.yml declares the
-// same topology for users; test/unit/docker-compose.test.ts holds the two equal.
+// and cache ports and logins, where registries notify the api, and every
+// component in start order with the address it answers on. The far region's
+// S3 endpoint is toxiproxy, in front of its S3 server on another port, so a
+// test can give that region latency and a thin link (test/stack/slow-region).
+// docker-compose.yml declares the same topology for users;
+// test/unit/docker-compose.test.ts holds the two equal.
 import { configSchema, LOCAL_REGIONS } from '../domain/config';
 
 export interface S3Endpoint {
   name: string;
+  /** Where clients reach it: the S3 server, or toxiproxy in front of it. */
   port: number;
+  /** Where the S3 server listens: `port` itself unless proxied. */
+  serverPort: number;
+  proxied: boolean;
   accessKeyIdEnv: string;
   secretAccessKeyEnv: string;
 }
@@ -18,6 +25,14 @@ export interface LocalRegion {
   cachePort: number;
   s3: S3Endpoint;
   bucket: string;
+  /** The variables holding the login its registry requires (htpasswd); null: open. */
+  login: { usernameEnv: string; passwordEnv: string } | null;
+}
+
+/** toxiproxy: its API, and a proxy for each proxied S3 endpoint, named after it. */
+export interface FaultProxy {
+  apiAddress: string;
+  proxies: { name: string; listen: string; upstream: string }[];
 }
 
 export interface Topology {
@@ -29,7 +44,12 @@ export interface Topology {
   natsAddress: string;
   s3Endpoints: S3Endpoint[];
   regions: LocalRegion[];
+  faultProxy: FaultProxy;
 }
+
+/** The S3 server behind a proxied endpoint listens this far above the endpoint's port. */
+const PROXIED_SERVER_OFFSET = 10;
+const TOXIPROXY_API = '127.0.0.1:8474';
 
 const portOf = (url: string) => Number(new URL(url.includes('://') ? url : `tcp://${url}`).port);
 const hostPort = (url: string) => {
@@ -40,15 +60,25 @@ const hostPort = (url: string) => {
 export function localTopology(): Topology {
   const defaults = configSchema.parse({});
   const s3Endpoints = new Map<string, S3Endpoint>();
+  // The last region is the far one; its endpoint, if no nearer region shares it, goes through toxiproxy.
+  const far = LOCAL_REGIONS.at(-1)!.s3.endpoint;
+  const sharedWithNear = LOCAL_REGIONS.slice(0, -1).some((region) => region.s3.endpoint === far);
   for (const { s3 } of LOCAL_REGIONS) {
     if (s3Endpoints.has(s3.endpoint)) continue;
+    const proxied = s3.endpoint === far && !sharedWithNear;
+    const port = portOf(s3.endpoint);
     s3Endpoints.set(s3.endpoint, {
       name: `s3-${String.fromCharCode(97 + s3Endpoints.size)}`,
-      port: portOf(s3.endpoint),
+      port,
+      serverPort: proxied ? port + PROXIED_SERVER_OFFSET : port,
+      proxied,
       accessKeyIdEnv: s3.accessKeyIdEnv,
       secretAccessKeyEnv: s3.secretAccessKeyEnv,
     });
   }
+  const proxies = [...s3Endpoints.values()]
+    .filter((endpoint) => endpoint.proxied)
+    .map((endpoint) => ({ name: endpoint.name, listen: `127.0.0.1:${endpoint.port}`, upstream: `127.0.0.1:${endpoint.serverPort}` }));
   const temporalPort = portOf(defaults.temporal.address);
   return {
     ingestAddress: `${defaults.ingest.host}:${defaults.ingest.port}`,
@@ -64,7 +94,9 @@ export function localTopology(): Topology {
       cachePort: portOf(region.cachePurgeUrls[0]!),
       s3: s3Endpoints.get(region.s3.endpoint)!,
       bucket: region.s3.bucket,
+      login: ('registryAuth' in region ? region.registryAuth : undefined) ?? null,
     })),
+    faultProxy: { apiAddress: TOXIPROXY_API, proxies },
   };
 }
 
@@ -72,7 +104,8 @@ export function localTopology(): Topology {
 export function componentAddresses(topology: Topology): [name: string, address: string | null][] {
   return [
     ['temporal', topology.temporalAddress],
-    ...topology.s3Endpoints.map(({ name, port }): [string, string] => [name, `127.0.0.1:${port}`]),
+    ...topology.s3Endpoints.map(({ name, serverPort }): [string, string] => [name, `127.0.0.1:${serverPort}`]),
+    ['toxiproxy', topology.faultProxy.apiAddress],
     ...topology.regions.map(({ name, registryPort }): [string, string] => [`registry-${name}`, `127.0.0.1:${registryPort}`]),
     ...topology.regions.map(({ name, cachePort }): [string, string] => [`varnish-${name}`, `127.0.0.1:${cachePort}`]),
     ['api', topology.ingestAddress],

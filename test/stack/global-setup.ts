@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { configSchema } from '../../domain/config';
+import { localTopology } from '../../stack/topology';
 import { recreateDatabase } from '../../store/databases';
 import { repoRoot, TEST_DATABASE, testConfigPath } from '../support/env';
 import { pidOf, portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
@@ -30,8 +31,9 @@ export async function setup(): Promise<void> {
   if (process.env.FERRY_SKIP_STACK_UP !== '1') {
     execFileSync('bash', ['stack/stack.sh', 'up'], { cwd: repoRoot, stdio: 'inherit' });
   }
-  // Leftovers of a run that was interrupted before its teardown.
+  // Leftovers of a run that was interrupted before its teardown: Ferry's processes, and toxics left on a region's link.
   await Promise.all([stopFerry('api'), stopFerry('worker')]);
+  await fetch(`http://${localTopology().faultProxy.apiAddress}/reset`, { method: 'POST' });
   await terminateLeftoverWorkflows();
   await freshDatabase();
   if (await portOpen(8080)) {

@@ -1,15 +1,44 @@
 // What a registry user does, for tests: push and pull with skopeo (a real
 // client), and read manifests over the OCI distribution API, directly or
-// through a region's Varnish manifest cache.
+// through a region's Varnish manifest cache. A region whose registry requires
+// a login (the local stack's southeastasia) gets it here, as its users would
+// give it: skopeo's --creds, an Authorization header.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { loadConfig, type RegistryCredentials } from '../../domain/config';
 import { MANIFEST_ACCEPT } from '../../domain/manifest';
+import { localStackEnv } from './env';
 
 const run = promisify(execFile);
+
+/** The login each registry host (and the cache in front of it) asks for, from the local configuration. */
+const logins: ReadonlyMap<string, RegistryCredentials> = new Map(
+  loadConfig(localStackEnv()).regions.flatMap((region) =>
+    region.registryCredentials === null ? [] : [region.registryUrl, ...region.cachePurgeUrls].map((url) => [new URL(url).host, region.registryCredentials!] as const),
+  ),
+);
+
+function loginFor(urlOrReference: string): RegistryCredentials | null {
+  const match = /^(?:docker:\/\/|https?:\/\/)([^/]+)/.exec(urlOrReference);
+  return match === null ? null : (logins.get(match[1]!) ?? null);
+}
+
+const credsFlag = (flag: string, login: RegistryCredentials | null) => (login === null ? [] : [`${flag}=${login.username}:${login.password}`]);
+
+/** The Authorization header a user of `url`'s registry sends, if it requires a login. */
+export function authorizationFor(url: string): Record<string, string> {
+  const login = loginFor(url);
+  return login === null ? {} : { Authorization: `Basic ${Buffer.from(`${login.username}:${login.password}`).toString('base64')}` };
+}
+
+/** fetch, logged in to the registry `url` belongs to when it requires it: any raw registry request of a test. */
+export function registryFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers: { ...authorizationFor(url), ...(init.headers as Record<string, string> | undefined) } });
+}
 
 /** A skopeo reference for `repository:tag` (or `repository@digest`) on a registry or cache at `baseUrl`. */
 export function dockerReference(baseUrl: string, repository: string, reference: string): string {
@@ -26,7 +55,9 @@ async function skopeo(args: string[]): Promise<Buffer> {
     return stdout;
   } catch (error) {
     const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new Error(`skopeo ${args.join(' ')} failed: ${stderr || (error as Error).message}`);
+    // A login given with --creds stays out of the message.
+    const shown = args.map((arg) => arg.replace(/^(--[a-z-]*creds=).*/, '$1…'));
+    throw new Error(`skopeo ${shown.join(' ')} failed: ${stderr || (error as Error).message}`);
   }
 }
 
@@ -37,7 +68,8 @@ async function skopeo(args: string[]): Promise<Buffer> {
  * waits `timeout_idle` for the TLS hello to become an HTTP request.
  */
 export async function skopeoCopy(source: string, destination: string, extraArgs: string[] = []): Promise<void> {
-  await skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', ...extraArgs, source, destination]);
+  const logins = [...credsFlag('--src-creds', loginFor(source)), ...credsFlag('--dest-creds', loginFor(destination))];
+  await skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', ...logins, ...extraArgs, source, destination]);
 }
 
 /** A full pull, as a deploy does: every blob of every platform, digests verified; returns the pulled manifest's digest. */
@@ -53,7 +85,7 @@ export async function skopeoPull(reference: string): Promise<string> {
 
 /** The digest of the manifest (or index) bytes that `reference` serves, as a pull would see them. */
 export async function skopeoInspectDigest(reference: string): Promise<string> {
-  const args = reference.startsWith('docker://') ? ['--tls-verify=false'] : [];
+  const args = reference.startsWith('docker://') ? ['--tls-verify=false', ...credsFlag('--creds', loginFor(reference))] : [];
   const manifest = await skopeo(['inspect', '--raw', ...args, reference]);
   return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
 }
@@ -75,7 +107,7 @@ export async function getManifest(
   reference: string,
   method: 'GET' | 'HEAD' = 'GET',
 ): Promise<ManifestResponse> {
-  const response = await fetch(new URL(`/v2/${repository}/manifests/${reference}`, baseUrl), {
+  const response = await registryFetch(new URL(`/v2/${repository}/manifests/${reference}`, baseUrl).href, {
     method,
     headers: { Accept: MANIFEST_ACCEPT },
   });

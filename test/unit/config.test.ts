@@ -7,6 +7,8 @@ const env = {
   FERRY_S3_B_ACCESS_KEY_ID: 'b',
   FERRY_S3_B_SECRET_ACCESS_KEY: 'b-secret',
   FERRY_INGEST_TOKEN: 'token',
+  FERRY_REGISTRY_SOUTHEASTASIA_USERNAME: 'puller',
+  FERRY_REGISTRY_SOUTHEASTASIA_PASSWORD: 'pull-secret',
 };
 
 function problemsOf(input: unknown, environment: Record<string, string> = env): string[] {
@@ -26,6 +28,8 @@ describe('configuration', () => {
     expect(config.regions[2]!.s3.credentials).toEqual({ accessKeyId: 'b', secretAccessKey: 'b-secret' });
     expect(config.ingest.token).toBe('token');
     expect(config.temporal.address).toBe('127.0.0.1:7233');
+    // Only southeastasia's registry asks for a login; its credentials come from the variables it names.
+    expect(config.regions.map((region) => region.registryCredentials)).toEqual([null, null, { username: 'puller', password: 'pull-secret' }]);
   });
 
   it('lets eastus and westeurope copy server-side, and southeastasia only by streaming', () => {
@@ -53,5 +57,12 @@ describe('configuration', () => {
   it('says which environment variable is missing instead of starting without credentials', () => {
     const { FERRY_S3_B_SECRET_ACCESS_KEY: _omitted, ...partial } = env;
     expect(problemsOf({}, partial)).toEqual(['regions.2.s3.secretAccessKeyEnv: environment variable FERRY_S3_B_SECRET_ACCESS_KEY is not set']);
+  });
+
+  it('says which registry login variable is missing, and rejects a login that names no variable', () => {
+    const { FERRY_REGISTRY_SOUTHEASTASIA_PASSWORD: _omitted, ...partial } = env;
+    expect(problemsOf({}, partial)).toEqual(['regions.2.registryAuth.passwordEnv: environment variable FERRY_REGISTRY_SOUTHEASTASIA_PASSWORD is not set']);
+    const regions = LOCAL_REGIONS.map((region, index) => (index === 0 ? { ...region, registryAuth: { usernameEnv: 'user name', passwordEnv: 'P' } } : region));
+    expect(problemsOf({ regions })).toEqual(['regions.0.registryAuth.usernameEnv: must be an environment variable name']);
   });
 });

@@ -1,0 +1,102 @@
+// Requests to one region's registry (or a cache in front of it) as a puller
+// there makes them: every request bounded in time, and logged in when the
+// registry asks. A 401 challenge is answered once: Basic with the region's
+// credentials, or Bearer by exchanging them at the challenge's realm for a
+// token (the Docker token flow), kept per scope until it expires. A refusal
+// left after that (401 or 403) fails the attempt here, for every caller: it
+// says nothing of what a puller gets. Credentials come from the environment
+// (domain/config.ts registryAuth) and never appear in an error, a log line or
+// a workflow history.
+import { ApplicationFailure } from '@temporalio/common';
+import type { RegistryCredentials } from '../domain/config';
+import { parseAuthChallenge, pullScope, type AuthChallenge } from '../domain/registry-api';
+
+/** A token whose answer names no lifetime lives this long (the Docker token spec's default). */
+const DEFAULT_TOKEN_SECONDS = 60;
+/** Tokens are renewed this long before they expire. */
+const TOKEN_MARGIN_MS = 5_000;
+
+export class RegistryAuthError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RegistryAuthError';
+  }
+}
+
+export interface RegistryRequest {
+  method?: 'GET' | 'HEAD' | 'PURGE';
+  headers?: Record<string, string>;
+  /** The repository asked about: the scope of a token when the challenge names none. */
+  repository: string;
+  signal: AbortSignal;
+}
+
+export class RegistryClient {
+  /** Authorization per scope (Bearer) or for every request (Basic), learned from the registry's last challenge. */
+  private readonly authorizations = new Map<string, { header: string; expiresAt: number }>();
+  private basic: string | null = null;
+
+  constructor(
+    private readonly credentials: RegistryCredentials | null,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * Sends the request, logging in if the registry challenges it; the response
+   * is the registry's answer, whose body the caller reads. Throws a retryable
+   * NotPullable failure when the registry still refuses (no login configured,
+   * or the login refused).
+   */
+  async fetch(url: string, request: RegistryRequest): Promise<Response> {
+    const response = await this.loggedIn(url, request);
+    if (response.status !== 401 && response.status !== 403) return response;
+    await response.arrayBuffer();
+    const hint = this.credentials === null ? 'the region names no registryAuth' : "check the region's registryAuth and its credentials";
+    throw ApplicationFailure.retryable(`${url} refused the login (${response.status}): ${hint}`, 'NotPullable');
+  }
+
+  private async loggedIn(url: string, request: RegistryRequest): Promise<Response> {
+    const send = (authorization: string | null) =>
+      fetch(url, {
+        method: request.method ?? 'GET',
+        headers: { ...request.headers, ...(authorization === null ? {} : { Authorization: authorization }) },
+        // Bounded: a registry that stops answering fails the attempt, which Temporal retries.
+        signal: AbortSignal.any([request.signal, AbortSignal.timeout(this.timeoutMs)]),
+      });
+    const scope = pullScope(request.repository);
+    const response = await send(this.known(scope));
+    if (response.status !== 401 || this.credentials === null) return response;
+    const challenge = parseAuthChallenge(response.headers.get('www-authenticate'));
+    if (challenge === null) return response;
+    await response.arrayBuffer();
+    return send(await this.login(challenge, scope, request.signal));
+  }
+
+  private known(scope: string): string | null {
+    const bearer = this.authorizations.get(scope);
+    if (bearer !== undefined && bearer.expiresAt > Date.now()) return bearer.header;
+    return this.basic;
+  }
+
+  private async login(challenge: AuthChallenge, scope: string, signal: AbortSignal): Promise<string> {
+    const { username, password } = this.credentials!;
+    const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    if (challenge.scheme === 'basic') {
+      this.basic = basic;
+      return basic;
+    }
+    const tokenUrl = new URL(challenge.realm);
+    if (challenge.service !== null) tokenUrl.searchParams.set('service', challenge.service);
+    tokenUrl.searchParams.set('scope', challenge.scope ?? scope);
+    const answer = await fetch(tokenUrl, { headers: { Authorization: basic }, signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) });
+    const body = (await answer.json().catch(() => null)) as { token?: unknown; access_token?: unknown; expires_in?: unknown } | null;
+    const token = body?.token ?? body?.access_token;
+    if (answer.status !== 200 || typeof token !== 'string' || token === '') {
+      throw new RegistryAuthError(`the token service at ${tokenUrl.origin}${tokenUrl.pathname} answered ${answer.status} without a token`);
+    }
+    const seconds = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
+    const header = `Bearer ${token}`;
+    this.authorizations.set(scope, { header, expiresAt: Date.now() + seconds * 1000 - TOKEN_MARGIN_MS });
+    return header;
+  }
+}
