@@ -1,7 +1,10 @@
 // Waiting for a region from TypeScript: what a deploy pipeline imports.
 //
 //   import { waitForReplication } from 'ferry/client';
-//   await waitForReplication('team/app:v2', { regions: ['westeurope'], timeoutMs: 300_000 });
+//   await waitForReplication('team/app:v2', { regions: ['westeurope'], timeoutMs: 300_000, token });
+//
+// The token needs scope read:<prefix> covering the repository (default: the
+// FERRY_TOKEN environment variable).
 //
 // Resolves once the reference is replicated (pulled back, caches purged,
 // announced) in every region; rejects with ReplicationFailedError when a
@@ -17,6 +20,8 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Ferry's api, default FERRY_API_URL or http://127.0.0.1:8080. */
   apiUrl?: string;
+  /** A read token covering the repository, default FERRY_TOKEN. */
+  token?: string;
   /** Called with each new status while waiting (for progress output). */
   onProgress?: (status: WaitResult) => void;
   signal?: AbortSignal;
@@ -70,6 +75,8 @@ export async function waitForReplication(reference: string, options: WaitOptions
   const parsed = parseImageReference(reference);
   const timeoutMs = options.timeoutMs ?? 300_000;
   const apiUrl = (options.apiUrl ?? process.env.FERRY_API_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  const token = options.token ?? process.env.FERRY_TOKEN;
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const deadline = Date.now() + timeoutMs;
   let last: WaitResult | null = null;
   while (!options.signal?.aborted) {
@@ -79,15 +86,23 @@ export async function waitForReplication(reference: string, options: WaitOptions
       repository: parsed.repository,
       ...(parsed.tag !== undefined ? { tag: parsed.tag } : { digest: parsed.digest }),
       regions: options.regions.join(','),
-      timeout: String(Math.min(POLL_SECONDS, Math.ceil(remaining / 1000))),
+      // Without `after` the api holds until an outcome: a caller showing progress asks for where things stand first.
+      timeout: String(last === null && options.onProgress !== undefined ? 0 : Math.min(POLL_SECONDS, Math.ceil(remaining / 1000))),
       ...(last ? { after: last.version } : {}),
     });
     let response: Response;
     try {
-      response = await fetch(`${apiUrl}/v1/wait?${query}`, { signal: options.signal });
+      response = await fetch(`${apiUrl}/v1/wait?${query}`, { headers, signal: options.signal });
     } catch {
       // The api restarting, or the network: keep trying until the deadline.
       await sleep(Math.min(RETRY_DELAY_MS, remaining), options.signal);
+      continue;
+    }
+    if (response.status === 429) {
+      // The api holds as many waits as it may: ask again when it says.
+      const seconds = Number(response.headers.get('retry-after') ?? 1);
+      await response.body?.cancel();
+      await sleep(Math.min(Math.max(seconds, 1) * 1000, remaining), options.signal);
       continue;
     }
     if (response.status >= 400 && response.status < 500) {

@@ -1,8 +1,9 @@
 // The ingest edge: registries POST their notifications here, one URL per
 // source region and format: /v1/notifications/{distribution|harbor|acr}/<region>. Authentication, content type, size and every
-// name are checked before anything is written.
+// name are checked before anything is written; the token before the body is read (api/auth.ts).
 //
 //   401 UNAUTHORIZED            no or wrong bearer token
+//   403 FORBIDDEN               a token without scope ingest:<region> (another region's, a read token)
 //   404 UNKNOWN_REGION/FORMAT   the URL names a region or format Ferry does not know (a configuration
 //                               error: loud on purpose, the registry keeps the event and retries)
 //   413 BODY_TOO_LARGE          over ingest.maxBodyBytes
@@ -17,8 +18,7 @@
 //                               and kept as dead letters (store/dead-letters.ts), because a 4xx
 //                               would block the registry's delivery queue forever
 //   503 UNAVAILABLE             Postgres or Temporal is down; the registry retries
-import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { regionByName } from '../domain/config';
 import { parseAcrWebhook } from '../domain/notifications/acr';
 import { readDistributionEnvelope } from '../domain/notifications/distribution';
@@ -64,13 +64,6 @@ export class ApiError extends Error {
   }
 }
 
-function authorized(request: FastifyRequest, token: string): boolean {
-  const header = request.headers.authorization ?? '';
-  const expected = Buffer.from(`Bearer ${token}`);
-  const given = Buffer.from(header);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
 function isJsonMediaType(contentType: string | undefined): boolean {
   const mediaType = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
   return mediaType === 'application/json' || NOTIFICATION_MEDIA_TYPES.includes(mediaType);
@@ -105,7 +98,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarte
     '/v1/notifications/:format/:region',
     {
       bodyLimit: deps.config.ingest.maxBodyBytes,
-      // Not validated by schema: authentication answers first (401), then the region and format (404).
+      // Not validated by schema: authentication answers first (401, 403), then the region and format (404).
       schema: {
         params: {
           type: 'object',
@@ -118,15 +111,12 @@ export async function ingestRoutes(app: FastifyInstance, deps: ReplicationStarte
       config: {
         doc: {
           summary: 'a registry notification from the registry of <region>',
-          bearer: true,
-          responses: { '202': { description: 'recorded and started, or acknowledged and ignored' }, ...errors(400, 401, 404, 409, 413, 415, 503) },
+          responses: { '202': { description: 'recorded and started, or acknowledged and ignored' }, ...errors(400, 404, 409, 413, 415, 503) },
         },
+        access: 'ingest',
       },
     },
     async (request, reply: FastifyReply) => {
-      if (!authorized(request, deps.config.ingest.token)) {
-        throw new ApiError(401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required');
-      }
       if (!isJsonMediaType(request.headers['content-type'])) {
         throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', UNSUPPORTED_MEDIA_TYPE_MESSAGE);
       }

@@ -11,14 +11,15 @@ import { startSweeper } from './sweeper';
 
 const config = loadConfig();
 const logger = pino({ level: config.logLevel, base: { service: 'ferry-api' } });
-const store = EventStore.connect(config.postgresUrl);
+const store = EventStore.connect(config.postgresUrl, { name: 'ferry-api' });
 await store.migrate();
+const reads = EventStore.connect(config.postgresUrl, { poolSize: config.ingest.readPoolSize, name: 'ferry-api-reads' });
 const feed = new EventFeed(config.postgresUrl, logger);
 feed.start();
 const connection = await Connection.connect({ address: config.temporal.address });
 const temporal = new Client({ connection, namespace: config.temporal.namespace });
 await ensureReconcileSchedule(temporal, config);
-const app = await buildServer({ config, store, temporal, logger, feed, metrics: createApiMetrics({ config, store }) });
+const app = await buildServer({ config, store, reads, temporal, logger, feed, metrics: createApiMetrics({ config, store: reads }) });
 await app.listen({ host: config.ingest.host, port: config.ingest.port });
 const stopSweeper = startSweeper({ config, store, temporal, logger });
 
@@ -26,7 +27,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     void stopSweeper()
       .then(() => app.close())
-      .then(() => Promise.all([connection.close(), feed.close(), store.close()]))
+      .then(() => Promise.all([connection.close(), feed.close(), store.close(), reads.close()]))
       .then(() => process.exit(0));
   });
 }

@@ -30,6 +30,13 @@ export function createApiMetrics({ config, store }: { config: ResolvedConfig; st
       labelNames: ['region', 'outcome'],
       registers,
     }),
+    waitReads: new Counter({
+      name: 'ferry_wait_reads_total',
+      help: 'Reads of the store for long polls: one per change to a watched reference, shared by all its waiters',
+      registers,
+    }),
+    waitsHeld: new Gauge({ name: 'ferry_waits_held', help: 'Long polls (GET /v1/wait) held now', registers }),
+    waitsRefused: new Counter({ name: 'ferry_waits_refused_total', help: 'Long polls refused with 429 (the api or the token at its maximum)', registers }),
     requests: new Histogram({
       name: 'ferry_http_request_duration_seconds',
       help: 'API requests by route and status code (long polls included)',
@@ -43,7 +50,7 @@ export function createApiMetrics({ config, store }: { config: ResolvedConfig; st
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;
 
 export async function metricsRoutes(app: FastifyInstance, { metrics }: { metrics: ApiMetrics }): Promise<void> {
-  app.get('/metrics', { config: { doc: { summary: 'Prometheus metrics (text exposition format)', responses: { '200': { description: 'metrics' } } } } }, async (_request, reply) =>
+  app.get('/metrics', { config: { access: 'metrics', doc: { summary: 'Prometheus metrics (text exposition format)', responses: { '200': { description: 'metrics' } } } } }, async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
 }

@@ -1,18 +1,25 @@
 // The API's OpenAPI description, served at /v1/openapi.json, generated from
 // the routes themselves: each route's Fastify schema (querystring, params: the
 // same schema that validates the request) gives its parameters, and its
-// `config.doc` its summary and responses. buildServer refuses to start with a
-// route that has no doc, and a stack test exercises every documented route.
+// `config.doc` its summary and responses, its `config.access` the scope it
+// needs (api/auth.ts). buildServer refuses to start with a route that has no
+// doc, and a stack test exercises every documented route.
 import type { RouteOptions } from 'fastify';
+import type { Access } from '../domain/auth';
 
 /** What a route says about itself beyond its request schema. */
 export interface RouteDoc {
   summary: string;
   /** Status code → description and, for JSON bodies, the body's schema. */
   responses: Record<string, { description: string; schema?: object }>;
-  /** Requires the bearer token. */
-  bearer?: boolean;
 }
+
+const SCOPES: Record<Exclude<Access, 'public'>, string> = {
+  ingest: 'a token with scope ingest:<region> of the region in the path',
+  read: 'a token with scope read:<prefix> covering the repository (read:* or admin: any)',
+  metrics: 'a token with scope metrics or admin',
+  admin: 'a token with scope admin',
+};
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -38,6 +45,7 @@ interface Operation {
   method: string;
   path: string;
   doc: RouteDoc | undefined;
+  access: Access | undefined;
   querystring?: ParameterSchema;
   params?: ParameterSchema;
 }
@@ -60,7 +68,7 @@ export class OpenApiDocument {
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((method) => method !== 'HEAD');
     const schema = (route.schema ?? {}) as { querystring?: ParameterSchema; params?: ParameterSchema };
     for (const method of methods) {
-      this.operations.push({ method: method.toLowerCase(), path: route.url.replace(/:(\w+)/g, '{$1}'), doc: route.config?.doc, querystring: schema.querystring, params: schema.params });
+      this.operations.push({ method: method.toLowerCase(), path: route.url.replace(/:(\w+)/g, '{$1}'), doc: route.config?.doc, access: route.config?.access, querystring: schema.querystring, params: schema.params });
     }
   };
 
@@ -76,17 +84,18 @@ export class OpenApiDocument {
 
   build(): object {
     const paths: Record<string, Record<string, object>> = {};
-    for (const { method, path, doc, querystring, params } of this.operations) {
+    for (const { method, path, doc, access, querystring, params } of this.operations) {
       if (!doc) continue;
       const parameterList = [...parameters(params, 'path'), ...parameters(querystring, 'query')];
+      const guarded = access !== undefined && access !== 'public';
       paths[path] = {
         ...paths[path],
         [method]: {
           summary: doc.summary,
-          ...(doc.bearer ? { security: [{ bearer: [] }] } : {}),
+          ...(guarded ? { description: `Needs ${SCOPES[access]}.`, security: [{ bearer: [] }] } : {}),
           ...(parameterList.length > 0 ? { parameters: parameterList } : {}),
           responses: Object.fromEntries(
-            Object.entries(doc.responses).map(([code, { description, schema }]) => [code, { description, ...(schema ? { content: { 'application/json': { schema } } } : {}) }]),
+            Object.entries({ ...doc.responses, ...(guarded ? errors(401, 403) : {}) }).map(([code, { description, schema }]) => [code, { description, ...(schema ? { content: { 'application/json': { schema } } } : {}) }]),
           ),
         },
       };

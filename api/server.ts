@@ -3,6 +3,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { EventFeed } from '../store/event-feed';
+import type { EventStore } from '../store/event-store';
+import { installAuth } from './auth';
 import { ApiError, ingestRoutes, UNSUPPORTED_MEDIA_TYPE_MESSAGE } from './ingest';
 import { metricsRoutes, type ApiMetrics } from './metrics';
 import { OpenApiDocument } from './openapi';
@@ -11,6 +13,8 @@ import { statusRoutes } from './status';
 import { waitRoutes } from './wait';
 
 export interface ApiDeps extends ReplicationStarter {
+  /** The store on its own small pool, for status, lists and waits: reads never take ingest's connections. */
+  reads: EventStore;
   logger: Logger;
   feed: EventFeed;
   metrics: ApiMetrics;
@@ -46,19 +50,22 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   const openApi = new OpenApiDocument();
   app.addHook('onRoute', openApi.onRoute);
+  const auth = installAuth(app, deps.config.auth.tokens, deps.config.regions.map((region) => region.name));
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     deps.metrics.requests.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
-  app.get('/healthz', { config: { doc: { summary: 'liveness', responses: { '200': { description: 'up' } } } } }, async () => ({ ok: true }));
+  app.get('/healthz', { config: { access: 'public', doc: { summary: 'liveness', responses: { '200': { description: 'up' } } } } }, async () => ({ ok: true }));
   let document: object | undefined;
-  app.get('/v1/openapi.json', { config: { doc: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3.1' } } } } }, async () => (document ??= openApi.build()));
+  app.get('/v1/openapi.json', { config: { access: 'public', doc: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3.1' } } } } }, async () => (document ??= openApi.build()));
   await app.register(async (scope) => ingestRoutes(scope, deps));
-  await app.register(async (scope) => statusRoutes(scope, deps));
+  await app.register(async (scope) => statusRoutes(scope, { store: deps.reads }));
   await app.register(async (scope) => waitRoutes(scope, deps));
   await app.register(async (scope) => metricsRoutes(scope, deps));
   await app.ready();
   const undocumented = openApi.undocumented();
   if (undocumented.length > 0) throw new Error(`routes without a doc for /v1/openapi.json: ${undocumented.join(', ')}`);
+  const undeclared = auth.undeclared();
+  if (undeclared.length > 0) throw new Error(`routes that do not say who may call them (config.access): ${undeclared.join(', ')}`);
   return app;
 }

@@ -4,10 +4,16 @@
 //   GET /v1/replications?repository=&state=&region=&limit=&before=
 //                                                   replications, newest first, paginated by id
 //   GET /v1/replications/:id/events                 the event history of one replication
-import type { FastifyInstance } from 'fastify';
-import { formatImageReference, InvalidReferenceError, parseDigest, parseRepositoryName, parseTag, type ImageReference } from '../domain/reference';
+//
+// Each needs a read token (api/auth.ts): a repository outside its prefixes
+// answers 403, the same whether or not it was ever pushed; lists hold only
+// the token's repositories; another team's replication id answers 404, as if
+// it did not exist.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { formatImageReference, InvalidReferenceError, parseDigest, parseRepositoryName, parseTag, type ImageReference, type RepositoryName } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
-import { newestPushOf, regionsOf, replicationsPage, type RegionRow, type ReplicationRow } from '../store/projection-reads';
+import { newestPushOf, regionsOf, replicationsByIds, replicationsPage, type RegionRow, type ReplicationRow } from '../store/projection-reads';
+import { readGrantOf } from './auth';
 import { ApiError } from './ingest';
 import { errors, type ParameterSchema } from './openapi';
 
@@ -74,6 +80,12 @@ export function liveRegionState(row: RegionRow): { state: string; bytesDone: num
   return { state: running && moving > 0 ? 'copying' : row.state, bytesDone: Math.max(landed, moving) };
 }
 
+/** The repository, refused (403) when the request's token may not read it. */
+export function readable(request: FastifyRequest, repository: RepositoryName): RepositoryName {
+  if (!readGrantOf(request).covers(repository)) throw new ApiError(403, 'FORBIDDEN', `token "${request.token!.name}" may not read ${repository}`);
+  return repository;
+}
+
 export function validated<T>(parse: () => T): T {
   try {
     return parse();
@@ -127,11 +139,12 @@ export async function statusRoutes(app: FastifyInstance, { store }: { store: Eve
           summary: 'the newest push of repository:tag or repository@digest, region by region',
           responses: { '200': { description: 'status', schema: replicationSchema }, ...errors(400, 404) },
         },
+        access: 'read',
       },
     },
     async (request) => {
       const { tag, digest } = request.query;
-      const repository = validated(() => parseRepositoryName(request.query.repository));
+      const repository = readable(request, validated(() => parseRepositoryName(request.query.repository)));
       if ((tag === undefined) === (digest === undefined)) {
         throw new ApiError(400, 'INVALID_QUERY', 'give exactly one of tag and digest');
       }
@@ -154,13 +167,14 @@ export async function statusRoutes(app: FastifyInstance, { store }: { store: Eve
             ...errors(400),
           },
         },
+        access: 'read',
       },
     },
     async (request) => {
       const { state, region, limit } = request.query;
-      const repository = request.query.repository === undefined ? null : validated(() => parseRepositoryName(request.query.repository));
+      const repository = request.query.repository === undefined ? null : readable(request, validated(() => parseRepositoryName(request.query.repository)));
       const before = request.query.before ?? Number.MAX_SAFE_INTEGER;
-      const found = await replicationsPage(store, { repository, state: state ?? null, region: region ?? null, before, limit });
+      const found = await replicationsPage(store, { repository, state: state ?? null, region: region ?? null, before, limit, readable: readGrantOf(request).sqlFilter() });
       const regions = await regionsOf(store, found.map((row) => row.id));
       const items = found.map((row) => replicationView(row, regions.get(row.id) ?? []));
       const last = items.at(-1);
@@ -175,12 +189,16 @@ export async function statusRoutes(app: FastifyInstance, { store }: { store: Eve
     '/v1/replications/:id/events',
     {
       schema: { params: { type: 'object', properties: { id: { type: 'integer', minimum: 1, description: 'the replication id' } }, required: ['id'] } },
-      config: { doc: { summary: 'the event history of one replication', responses: { '200': { description: 'events in order' }, ...errors(400, 404) } } },
+      config: { access: 'read', doc: { summary: 'the event history of one replication', responses: { '200': { description: 'events in order' }, ...errors(400, 404) } } },
     },
     async (request) => {
       const { id } = request.params;
-      const events = await store.eventsOf(id);
-      if (events.length === 0) throw new ApiError(404, 'NOT_FOUND', `replication ${id} does not exist`);
+      // Another team's replication is answered like one that does not exist: ids are sequential, and walking them says nothing.
+      const [replication] = await replicationsByIds(store, [String(id)]);
+      const events = replication !== undefined && readGrantOf(request).covers(replication.repository) ? await store.eventsOf(id) : [];
+      if (events.length === 0) {
+        throw new ApiError(404, 'NOT_FOUND', `replication ${id} does not exist`);
+      }
       return { replicationId: id, events: events.map((event) => ({ seq: event.seq, type: event.type, region: event.region, data: event.data, recordedAt: event.recordedAt.toISOString() })) };
     },
   );

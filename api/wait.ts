@@ -7,17 +7,21 @@
 // the status the caller last saw, so a client can show progress); otherwise
 // it holds the request until one of those happens or `timeout` (1-60 s,
 // default 30) passes, and answers the current status. Clients loop until the
-// state is not `waiting` (api/client.ts).
-import type { FastifyInstance } from 'fastify';
+// state is not `waiting` (api/client.ts). Waiters of one reference share one
+// read per change (api/wait-hub.ts); beyond ingest.waits limits a wait is
+// refused with 429 and Retry-After.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ResolvedConfig } from '../domain/config';
 import { formatImageReference, parseDigest, parseRepositoryName, parseTag, type ImageReference } from '../domain/reference';
 import { waitStatus, type PushRecord, type RegionState, type WaitStatus } from '../domain/wait';
 import type { EventFeed } from '../store/event-feed';
 import type { EventStore } from '../store/event-store';
 import { ApiError } from './ingest';
+import type { ApiMetrics } from './metrics';
+import { RETRY_AFTER_SECONDS, TooManyWaitsError, WaitHub } from './wait-hub';
 import { newestPushOf, pushesOfDigest, regionsOf, replicationsByIds, type RegionRow, type ReplicationRow } from '../store/projection-reads';
 import { errors, type ParameterSchema } from './openapi';
-import { liveRegionState, referenceQuery, validated } from './status';
+import { liveRegionState, readable, referenceQuery, validated } from './status';
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 /** How many supersessions a tag wait follows in one region; more is a tag changing faster than anyone can wait on. */
@@ -73,8 +77,9 @@ export interface WaitResponse extends WaitStatus {
   reference: string;
 }
 
-function parseWaitQuery(config: ResolvedConfig, query: WaitQuery): { reference: ImageReference; regions: string[]; timeoutMs: number } {
-  const repository = validated(() => parseRepositoryName(query.repository));
+function parseWaitQuery(config: ResolvedConfig, request: FastifyRequest<{ Querystring: WaitQuery }>): { reference: ImageReference; regions: string[]; timeoutMs: number } {
+  const query = request.query;
+  const repository = readable(request, validated(() => parseRepositoryName(query.repository)));
   if ((query.tag === undefined) === (query.digest === undefined)) throw new ApiError(400, 'INVALID_QUERY', 'give exactly one of tag and digest');
   const reference: ImageReference =
     query.tag !== undefined ? { repository, tag: validated(() => parseTag(query.tag)) } : { repository, digest: validated(() => parseDigest(query.digest)) };
@@ -129,28 +134,53 @@ async function pushesOf(store: EventStore, reference: ImageReference): Promise<P
   }));
 }
 
-export async function waitRoutes(app: FastifyInstance, { config, store, feed }: { config: ResolvedConfig; store: EventStore; feed: EventFeed }): Promise<void> {
+export async function waitRoutes(
+  app: FastifyInstance,
+  { config, reads, feed, metrics }: { config: ResolvedConfig; reads: EventStore; feed: EventFeed; metrics: ApiMetrics },
+): Promise<void> {
+  const hub = new WaitHub(
+    feed,
+    (reference) => {
+      metrics.waitReads.inc();
+      return pushesOf(reads, reference);
+    },
+    config.ingest.waits,
+    (held) => metrics.waitsHeld.set(held),
+  );
+  app.addHook('onClose', async () => hub.close());
   const doc = {
     summary:
       'long poll: answers once repository:tag (its newest push) or repository@digest is replicated in every region asked, fails in one, changes from `after`, or `timeout` passes',
-    responses: { '200': { description: 'the status, state waiting when the timeout passed first', schema: waitStatusSchema }, ...errors(400) },
+    responses: {
+      '200': { description: 'the status, state waiting when the timeout passed first', schema: waitStatusSchema },
+      ...errors(400, 429),
+    },
   };
-  app.get<{ Querystring: WaitQuery }>('/v1/wait', { schema: { querystring: waitQuery }, config: { doc } }, async (request, reply): Promise<WaitResponse> => {
-    const { reference, regions, timeoutMs } = parseWaitQuery(config, request.query);
+  app.get<{ Querystring: WaitQuery }>('/v1/wait', { schema: { querystring: waitQuery }, config: { doc, access: 'read' } }, async (request, reply): Promise<WaitResponse> => {
+    const { reference, regions, timeoutMs } = parseWaitQuery(config, request);
     const label = formatImageReference(reference);
     const deadline = Date.now() + timeoutMs;
+    const { after } = request.query;
     // The caller hanging up ends the wait early.
     const gone = new AbortController();
     reply.raw.once('close', () => gone.abort());
-    for (;;) {
-      const pushes = await pushesOf(store, reference);
-      const status = waitStatus(regions, pushes, reference.tag !== undefined ? 'tag' : 'digest');
-      const remaining = deadline - Date.now();
-      if (status.state !== 'waiting' || status.version !== request.query.after || remaining <= 0 || gone.signal.aborted) {
-        return { reference: label, ...status };
+    try {
+      return await hub.hold(request.token!.name, reference, async (watch) => {
+        for (;;) {
+          const status = waitStatus(regions, await watch.current(), reference.tag !== undefined ? 'tag' : 'digest');
+          const remaining = deadline - Date.now();
+          // Without `after`, only an outcome answers before the timeout; with it, any change does.
+          const changed = after !== undefined && status.version !== after;
+          if (status.state !== 'waiting' || changed || remaining <= 0 || gone.signal.aborted) return { reference: label, ...status };
+          await watch.changed(remaining, gone.signal);
+        }
+      });
+    } catch (error) {
+      if (error instanceof TooManyWaitsError) {
+        metrics.waitsRefused.inc();
+        void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
       }
-      const ids = new Set(pushes.map((push) => push.replicationId));
-      await feed.next((change) => ids.has(change.replicationId) || change.repository === reference.repository, remaining, gone.signal);
+      throw error;
     }
   });
 }

@@ -3,10 +3,12 @@
 //
 // Sources, in order: schema defaults (the local three-region stack), then the
 // JSON file named by FERRY_CONFIG (if set). Secrets are never in the file: a
-// region names the environment variables that hold its S3 credentials, and the
-// ingest token is read from the variable named by `ingest.tokenEnv`.
+// region names the environment variables that hold its S3 credentials and its
+// registry's ingest token, and `auth.tokens` the variables of the api's other
+// tokens (or `auth.tokensFile` a file of them, kept apart from the config).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { formatScope, parseScope, ScopeError, type ApiToken } from './auth';
 
 const regionName = z
   .string()
@@ -27,6 +29,8 @@ const regionSchema = z.object({
     secretAccessKeyEnv: envVarName,
   }),
   registryUrl: httpUrl,
+  /** The variable holding the token this region's registry sends with its notifications (scope ingest:<region>). */
+  ingestTokenEnv: envVarName.optional(),
   /**
    * The registry asks pullers to log in: the variables holding the user and
    * password Ferry's pull check uses, answered to a Basic challenge or
@@ -35,6 +39,11 @@ const regionSchema = z.object({
   registryAuth: z.object({ usernameEnv: envVarName, passwordEnv: envVarName }).optional(),
   cachePurgeUrls: z.array(httpUrl).default([]),
 });
+
+const tokenName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be letters, digits, dots, dashes and underscores');
+const scopeList = z.array(z.string()).min(1, 'give at least one scope');
+const apiTokenSchema = z.object({ name: tokenName, tokenEnv: envVarName, scopes: scopeList });
+const tokensFileSchema = z.array(z.object({ name: tokenName, token: z.string().min(16, 'must be at least 16 characters'), scopes: scopeList }));
 
 const LOCAL_ENDPOINT_A = 'http://127.0.0.1:9000';
 const LOCAL_ENDPOINT_B = 'http://127.0.0.1:9002';
@@ -52,6 +61,7 @@ function localRegion(name: string, port: number, endpoint: string, credentials: 
       secretAccessKeyEnv: `FERRY_S3_${credentials}_SECRET_ACCESS_KEY`,
     },
     registryUrl: `http://127.0.0.1:${port}`,
+    ingestTokenEnv: `FERRY_INGEST_TOKEN_${name.toUpperCase()}`,
     ...(loginRequired ? { registryAuth: { usernameEnv: `${variable}_USERNAME`, passwordEnv: `${variable}_PASSWORD` } } : {}),
     cachePurgeUrls: [`http://127.0.0.1:${port + 1080}`],
   };
@@ -84,7 +94,8 @@ export const configSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(1).max(65535).default(8080),
-        tokenEnv: envVarName.default('FERRY_INGEST_TOKEN'),
+        /** Deprecated: one token every region's registry may send (ingest:<every region>); give each region its ingestTokenEnv. */
+        tokenEnv: envVarName.optional(),
         maxBodyBytes: z.number().int().min(1024).default(256 * 1024),
         /** How far ahead of Ferry's clock a registry's event time may be; later times count as now + this (domain/event-time.ts). */
         maxClockSkewSeconds: z.number().int().min(0).max(3600).default(10),
@@ -94,6 +105,30 @@ export const configSchema = z
          * api's sweeper once it is this old; the sweeper looks this often.
          */
         sweepSeconds: z.number().int().min(1).max(3600).default(15),
+        /**
+         * Long polls (GET /v1/wait) held at once, in all and per token; one
+         * more is answered 429 with Retry-After (api/wait-hub.ts).
+         */
+        waits: z
+          .object({ maxWaits: z.number().int().min(1).default(5000), maxWaitsPerToken: z.number().int().min(1).default(2000) })
+          .prefault({}),
+        /** Postgres connections of the read routes (status, lists, waits), apart from ingest's, so reads cannot starve ingest. */
+        readPoolSize: z.number().int().min(1).max(100).default(4),
+      })
+      .prefault({}),
+    auth: z
+      .object({
+        /**
+         * The api's tokens beside the regions' ingest tokens: who may read
+         * (read:<repository prefix>, read:*), scrape /metrics (metrics) or do
+         * anything but ingest (admin). Domain: domain/auth.ts.
+         */
+        tokens: z.array(apiTokenSchema).default([
+          { name: 'reader', tokenEnv: 'FERRY_READ_TOKEN', scopes: ['read:*'] },
+          { name: 'admin', tokenEnv: 'FERRY_ADMIN_TOKEN', scopes: ['admin'] },
+        ]),
+        /** A JSON file of more tokens, `[{ "name", "token", "scopes" }]`, read at start (a mounted secret). */
+        tokensFile: z.string().min(1).optional(),
       })
       .prefault({}),
     replication: z
@@ -171,9 +206,10 @@ export type RegionConfig = ParsedConfig['regions'][number] & {
   registryCredentials: RegistryCredentials | null;
 };
 
-export interface ResolvedConfig extends Omit<ParsedConfig, 'regions' | 'ingest'> {
+export interface ResolvedConfig extends Omit<ParsedConfig, 'regions' | 'auth'> {
   regions: RegionConfig[];
-  ingest: ParsedConfig['ingest'] & { token: string };
+  /** Every token the api accepts, the regions' ingest tokens included. */
+  auth: { tokens: ApiToken[] };
 }
 
 export class ConfigError extends Error {
@@ -189,7 +225,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 /** Validates an input object and resolves secrets from `env`. Throws ConfigError naming every bad field. */
-export function resolveConfig(input: unknown, env: Record<string, string | undefined>): ResolvedConfig {
+export function resolveConfig(input: unknown, env: Record<string, string | undefined>, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): ResolvedConfig {
   const parsed = configSchema.safeParse(input ?? {});
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map(describeIssue));
   const config = parsed.data;
@@ -216,9 +252,60 @@ export function resolveConfig(input: unknown, env: Record<string, string | undef
             password: secret(`regions.${index}.registryAuth.passwordEnv`, region.registryAuth.passwordEnv),
           },
   }));
-  const token = secret('ingest.tokenEnv', config.ingest.tokenEnv);
+  const tokens = resolveTokens(config, secret, readFile, problems);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...config, regions, ingest: { ...config.ingest, token } };
+  return { ...config, regions, auth: { tokens } };
+}
+
+/** The api's tokens: each region's ingest token, the deprecated shared one, `auth.tokens` and `auth.tokensFile`, checked. */
+function resolveTokens(config: ParsedConfig, secret: (path: string, name: string) => string, readFile: (path: string) => string, problems: string[]): ApiToken[] {
+  const names = config.regions.map((region) => region.name);
+  const scoped = (path: string, scopes: string[]) =>
+    scopes.flatMap((text, index) => {
+      try {
+        return [parseScope(text, names)];
+      } catch (error) {
+        if (!(error instanceof ScopeError)) throw error;
+        problems.push(`${path}.${index}: ${error.message}`);
+        return [];
+      }
+    });
+  const tokens: ApiToken[] = config.regions.flatMap((region, index) =>
+    region.ingestTokenEnv === undefined
+      ? []
+      : [{ name: `ingest-${region.name}`, secret: secret(`regions.${index}.ingestTokenEnv`, region.ingestTokenEnv), scopes: [{ kind: 'ingest' as const, region: region.name }] }],
+  );
+  if (config.ingest.tokenEnv !== undefined) {
+    tokens.push({ name: 'ingest-shared', secret: secret('ingest.tokenEnv', config.ingest.tokenEnv), scopes: names.map((region) => ({ kind: 'ingest' as const, region })) });
+  }
+  config.auth.tokens.forEach((token, index) => {
+    tokens.push({ name: token.name, secret: secret(`auth.tokens.${index}.tokenEnv`, token.tokenEnv), scopes: scoped(`auth.tokens.${index}.scopes`, token.scopes) });
+  });
+  if (config.auth.tokensFile !== undefined) {
+    const path = config.auth.tokensFile;
+    try {
+      const parsed = tokensFileSchema.safeParse(JSON.parse(readFile(path)));
+      if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => `auth.tokensFile ${path}: ${describeIssue(issue)}`));
+      else parsed.data.forEach((token, index) => tokens.push({ name: token.name, secret: token.token, scopes: scoped(`auth.tokensFile ${path}: ${index}.scopes`, token.scopes) }));
+    } catch (error) {
+      problems.push(`auth.tokensFile ${path}: ${(error as Error).message}`);
+    }
+  }
+  const seen = new Map<string, string>();
+  const named = new Set<string>();
+  for (const token of tokens) {
+    if (named.has(token.name)) problems.push(`auth: two tokens are named "${token.name}"`);
+    named.add(token.name);
+    if (token.secret === '') continue;
+    const other = seen.get(token.secret);
+    // One secret with two sets of scopes would grant whichever was found first.
+    if (other !== undefined) problems.push(`auth: tokens "${other}" and "${token.name}" have the same secret; give each its own`);
+    seen.set(token.secret, token.name);
+  }
+  if (tokens.every((token) => token.scopes.every((scope) => scope.kind !== 'ingest'))) {
+    problems.push(`auth: no token may send notifications; give each region an ingestTokenEnv (scopes: ${names.map((region) => formatScope({ kind: 'ingest', region })).join(', ')})`);
+  }
+  return tokens;
 }
 
 /** Loads the configuration the way every Ferry process does: FERRY_CONFIG file (optional) plus environment. */

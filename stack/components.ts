@@ -218,7 +218,7 @@ export function registry(topology: Topology, region: LocalRegion, env: Env): Com
     S3_ACCESS_KEY: requireEnv(env, region.s3.accessKeyIdEnv),
     S3_SECRET_KEY: requireEnv(env, region.s3.secretAccessKeyEnv),
     NOTIFICATION_URL: `http://${topology.ingestAddress}/v1/notifications/distribution/${region.name}`,
-    INGEST_TOKEN: requireEnv(env, 'FERRY_INGEST_TOKEN'),
+    INGEST_TOKEN: requireEnv(env, region.ingestTokenEnv),
   });
   // AWS_CA_BUNDLE makes the S3 driver panic at start (DESIGN.md); traces would go to an absent collector.
   const registryEnv: Env = { ...env, OTEL_TRACES_EXPORTER: 'none' };

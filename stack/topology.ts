@@ -27,6 +27,8 @@ export interface LocalRegion {
   bucket: string;
   /** The variables holding the login its registry requires (htpasswd); null: open. */
   login: { usernameEnv: string; passwordEnv: string } | null;
+  /** The variable holding the token its registry sends with notifications (scope ingest:<region>). */
+  ingestTokenEnv: string;
 }
 
 /** toxiproxy: its API, and a proxy for each proxied S3 endpoint, named after it. */
@@ -95,6 +97,7 @@ export function localTopology(): Topology {
       s3: s3Endpoints.get(region.s3.endpoint)!,
       bucket: region.s3.bucket,
       login: ('registryAuth' in region ? region.registryAuth : undefined) ?? null,
+      ingestTokenEnv: region.ingestTokenEnv,
     })),
     faultProxy: { apiAddress: TOXIPROXY_API, proxies },
   };

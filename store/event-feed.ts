@@ -52,6 +52,12 @@ export class EventFeed {
     });
   }
 
+  /** Calls `listener` with every change (null: anything may have changed) until the returned function is called. */
+  subscribe(listener: (change: EventChange | null) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   private notify(change: EventChange | null): void {
     for (const listener of [...this.listeners]) listener(change);
   }

@@ -52,8 +52,9 @@ function toRecorded(row: EventRow): RecordedEvent {
 export class EventStore {
   constructor(readonly pool: pg.Pool) {}
 
-  static connect(postgresUrl: string): EventStore {
-    const pool = new pg.Pool({ connectionString: postgresUrl, max: 10 });
+  /** `name` is the connections' application_name (pg_stat_activity shows who holds what). */
+  static connect(postgresUrl: string, { poolSize = 10, name }: { poolSize?: number; name?: string } = {}): EventStore {
+    const pool = new pg.Pool({ connectionString: postgresUrl, max: poolSize, ...(name === undefined ? {} : { application_name: name }) });
     // An idle connection dropped by a Postgres restart is discarded by the pool; without
     // a listener its 'error' event would end the process. Callers see errors on their queries.
     pool.on('error', () => undefined);

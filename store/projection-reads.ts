@@ -79,6 +79,8 @@ export interface ReplicationFilter {
   /** Ids below this. */
   before: number;
   limit: number;
+  /** Only these repositories and those under these prefixes (a read token's grant, domain/auth.ts); null: all. */
+  readable: { exact: string[]; under: string[] } | null;
 }
 
 /** Replications newest first, filtered, one page. */
@@ -89,8 +91,9 @@ export async function replicationsPage(store: EventStore, filter: ReplicationFil
        AND ($3::text IS NULL AND $4::text IS NULL OR EXISTS (
          SELECT 1 FROM replication_regions rr WHERE rr.replication_id = r.id
            AND ($3::text IS NULL OR rr.state = $3) AND ($4::text IS NULL OR rr.region = $4)))
+       AND ($6::text[] IS NULL OR r.repository = ANY($6) OR r.repository LIKE ANY($7))
      ORDER BY r.id DESC LIMIT $5`,
-    [filter.before, filter.repository, filter.state, filter.region, filter.limit],
+    [filter.before, filter.repository, filter.state, filter.region, filter.limit, filter.readable?.exact ?? null, filter.readable?.under ?? null],
   );
   return found.rows;
 }

@@ -2,12 +2,13 @@
 // when already up), then Ferry's api and worker as real processes built from
 // this checkout, stopped again at the end.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { configSchema } from '../../domain/config';
 import { localTopology } from '../../stack/topology';
 import { recreateDatabase } from '../../store/databases';
-import { repoRoot, TEST_DATABASE, testConfigPath } from '../support/env';
+import { repoRoot, SCOPED_PREFIX, SCOPED_TOKEN, TEST_DATABASE, testConfigPath, WAITS_PER_TOKEN } from '../support/env';
 import { pidOf, portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
 
 /** Workflows an interrupted run left running would write into this run's fresh database. */
@@ -20,11 +21,18 @@ async function terminateLeftoverWorkflows(): Promise<void> {
   await connection.close();
 }
 
-/** Every run starts from an empty event store, in its own database beside the dev one. */
+/**
+ * Every run starts from an empty event store, in its own database beside the
+ * dev one, and with a tokens file (auth.tokensFile) holding a read token
+ * scoped to one team's repositories, fresh each run.
+ */
 async function freshDatabase(): Promise<void> {
   const postgresUrl = await recreateDatabase(configSchema.parse({}).postgresUrl, TEST_DATABASE);
   mkdirSync(`${repoRoot}.stack/run`, { recursive: true });
-  writeFileSync(testConfigPath, JSON.stringify({ postgresUrl, reconcile: { scheduled: false, settleSeconds: 1 } }, null, 2));
+  const tokensFile = `${repoRoot}.stack/run/test-tokens.json`;
+  writeFileSync(tokensFile, JSON.stringify([{ name: SCOPED_TOKEN, token: randomBytes(24).toString('base64url'), scopes: [`read:${SCOPED_PREFIX}`] }]), { mode: 0o600 });
+  const ingest = { waits: { maxWaitsPerToken: WAITS_PER_TOKEN } };
+  writeFileSync(testConfigPath, JSON.stringify({ postgresUrl, reconcile: { scheduled: false, settleSeconds: 1 }, auth: { tokensFile }, ingest }, null, 2));
 }
 
 export async function setup(): Promise<void> {

@@ -9,7 +9,7 @@ import { parseDigest, parseRepositoryName, parseTag, type RepositoryName } from 
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
 import type { EventStore } from '../../store/event-store';
 import { localStackEnv, repoRoot } from '../support/env';
-import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { bearer, connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage, OCI_MANIFEST, type OciImage } from '../support/oci-image';
 import { writeImageBehindRegistry } from '../support/source-writer';
 
@@ -29,7 +29,7 @@ afterAll(async () => {
 async function post(path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: { error?: { code: string; message: string } } & Record<string, unknown> }> {
   const response = await fetch(`${ingest}/${path}`, {
     method: 'POST',
-    headers: { 'content-type': V1, authorization: `Bearer ${config.ingest.token}`, ...headers },
+    headers: { 'content-type': V1, ...bearer(config, 'ingest-eastus'), ...headers },
     body,
   });
   return { status: response.status, body: (await response.json()) as never };
@@ -94,6 +94,12 @@ describe('ingest rejects bad input precisely and writes nothing', () => {
   const cases: Array<[string, string, string, Record<string, string>, number, string]> = [
     ['no token', 'distribution/eastus', pushEnvelope({}), { authorization: '' }, 401, 'UNAUTHORIZED'],
     ['a wrong token', 'distribution/eastus', pushEnvelope({}), { authorization: 'Bearer nope' }, 401, 'UNAUTHORIZED'],
+    // The token is checked before the body is read: a caller without one costs no parsing.
+    ['no token and an oversized body', 'distribution/eastus', JSON.stringify({ events: [], pad: 'x'.repeat(300 * 1024) }), { authorization: '' }, 401, 'UNAUTHORIZED'],
+    // A token leaked from one region's registry cannot speak for another region.
+    ["another region's ingest token", 'distribution/eastus', pushEnvelope({}), bearer(config, 'ingest-westeurope'), 403, 'FORBIDDEN'],
+    ['a read token', 'distribution/eastus', pushEnvelope({}), bearer(config, 'reader'), 403, 'FORBIDDEN'],
+    ['an admin token', 'distribution/eastus', pushEnvelope({}), bearer(config, 'admin'), 403, 'FORBIDDEN'],
     ['a wrong content type', 'distribution/eastus', pushEnvelope({}), { 'content-type': 'text/plain' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['malformed JSON', 'distribution/eastus', '{"events": [', {}, 400, 'MALFORMED_ENVELOPE'],
     ['an oversized body', 'distribution/eastus', JSON.stringify({ events: [], pad: 'x'.repeat(300 * 1024) }), {}, 413, 'BODY_TOO_LARGE'],
@@ -191,7 +197,7 @@ describe('ingest keeps events it cannot read as dead letters, and blocks nothing
     const replications = await store.pool.query(`SELECT tag FROM replications WHERE repository = $1`, [repository]);
     expect(replications.rows).toEqual([{ tag: 'v1' }]);
 
-    const metrics = await (await fetch(`http://${config.ingest.host}:${config.ingest.port}/metrics`)).text();
+    const metrics = await (await fetch(`http://${config.ingest.host}:${config.ingest.port}/metrics`, { headers: bearer(config, 'admin') })).text();
     expect(metrics).toMatch(/ferry_notification_events_total\{region="eastus",outcome="dead-lettered"\} [1-9]/);
     const cli = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/ferry.ts', 'dead-letters', ...args], { cwd: repoRoot, env: localStackEnv() });
     const { stdout } = await cli('--region', 'eastus', '--limit', '100');

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseDigest, parseRepositoryName } from '../../domain/reference';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
 import { repoRoot } from '../support/env';
-import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { bearer, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage, seededLayer, type OciImage } from '../support/oci-image';
 import { skopeoCopy } from '../support/registry';
 import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
@@ -21,7 +21,8 @@ afterAll(async () => {
 });
 
 async function scrape(base: string): Promise<string> {
-  const response = await fetch(`${base}/metrics`);
+  // The api's /metrics needs a metrics (or admin) token; the worker's own listener ignores it.
+  const response = await fetch(`${base}/metrics`, { headers: bearer(config, 'admin') });
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toContain('text/plain');
   return response.text();

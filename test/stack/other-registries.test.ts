@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDigest, parseRepositoryName } from '../../domain/reference';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
-import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { bearer, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
 import { getManifest } from '../support/registry';
 import { writeImageBehindRegistry } from '../support/source-writer';
@@ -40,7 +40,7 @@ describe('webhooks of other registries', () => {
     collectors.push(outcome as MessageCollector<never>);
     const response = await fetch(`http://${config.ingest.host}:${config.ingest.port}/v1/notifications/${format}/eastus`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${config.ingest.token}` },
+      headers: { 'content-type': 'application/json', ...bearer(config, 'ingest-eastus') },
       body: JSON.stringify(webhooks[format]!(repository, image)),
     });
     expect(response.status).toBe(202);

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDigest, parseRepositoryName } from '../../domain/reference';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
-import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { bearer, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage } from '../support/oci-image';
 import { skopeoCopy } from '../support/registry';
 
@@ -31,7 +31,7 @@ describe('progress of a large layer', () => {
     let done = false;
     const polling = (async () => {
       while (!done) {
-        const response = await fetch(`${api}/v1/status?repository=${repository}&digest=${image.manifestDigest}`);
+        const response = await fetch(`${api}/v1/status?repository=${repository}&digest=${image.manifestDigest}`, { headers: bearer(config, 'reader') });
         if (response.status === 200) observed.push(((await response.json()) as { regions: Record<string, RegionView> }).regions.southeastasia!);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -44,7 +44,7 @@ describe('progress of a large layer', () => {
       await polling;
     }
     // Read once more after the outcome: the poll's last answer may predate it.
-    const final = await fetch(`${api}/v1/status?repository=${repository}&digest=${image.manifestDigest}`);
+    const final = await fetch(`${api}/v1/status?repository=${repository}&digest=${image.manifestDigest}`, { headers: bearer(config, 'reader') });
     observed.push(((await final.json()) as { regions: Record<string, RegionView> }).regions.southeastasia!);
     const total = observed.at(-1)!.bytesTotal!;
     expect(total).toBeGreaterThan(layerBytes);

@@ -3,17 +3,18 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDigest, parseRepositoryName } from '../../domain/reference';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
-import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { bearer, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage } from '../support/oci-image';
 import { skopeoCopy } from '../support/registry';
 
 const config = localConfig();
 const api = `http://${config.ingest.host}:${config.ingest.port}`;
+const reader = bearer(config, 'reader');
 const collectors: MessageCollector<never>[] = [];
 afterAll(() => Promise.all(collectors.map((collector) => collector.stop())));
 
 async function get(path: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${api}${path}`);
+  const response = await fetch(`${api}${path}`, { headers: reader });
   return { status: response.status, body: await response.json() };
 }
 
@@ -35,7 +36,7 @@ describe('the status API', () => {
     const samples: Record<string, { path: string; init?: RequestInit; status: number; body?: unknown }> = {
       'GET /healthz': { path: '/healthz', status: 200 },
       'GET /v1/openapi.json': { path: '/v1/openapi.json', status: 200 },
-      'GET /metrics': { path: '/metrics', status: 200 },
+      'GET /metrics': { path: '/metrics', init: { headers: bearer(config, 'admin') }, status: 200 },
       // No push of the tag observed, no time to wait: the answer is that the region is still waiting.
       'GET /v1/wait': { path: `/v1/wait?repository=${repository}&tag=none&regions=westeurope&timeout=0`, status: 200, body: expect.objectContaining({ state: 'waiting' }) },
       // Authentication answers before anything is read of the request.
@@ -56,7 +57,7 @@ describe('the status API', () => {
     for (const operation of operations) {
       const sample = samples[operation.key]!;
       expect(operation.responses, `${operation.key} documents ${sample.status}`).toContain(String(sample.status));
-      const response = await fetch(`${api}${sample.path}`, sample.init);
+      const response = await fetch(`${api}${sample.path}`, sample.init ?? { headers: reader });
       expect(response.status, operation.key).toBe(sample.status);
       const type = response.headers.get('content-type') ?? '';
       const body = type.includes('json') ? await response.json() : await response.text();

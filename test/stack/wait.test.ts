@@ -10,12 +10,13 @@ import { parseDigest, parseRepositoryName } from '../../domain/reference';
 import type { EventStore } from '../../store/event-store';
 import { localStackEnv, repoRoot } from '../support/env';
 import type { RegionMessage, OutcomeMessage } from '../../domain/subjects';
-import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { bearer, connectStore, localConfig, MessageCollector, tokenOf, uniqueRepository } from '../support/ferry';
 import { buildImage } from '../support/oci-image';
 import { getManifest, skopeoCopy, skopeoPull } from '../support/registry';
 import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
 
 const config = localConfig();
+const reader = bearer(config, 'reader');
 const api = `http://${config.ingest.host}:${config.ingest.port}`;
 const registryHost = (name: string) => new URL(config.regions.find((region) => region.name === name)!.registryUrl).host;
 const TARGETS = ['westeurope', 'southeastasia'];
@@ -41,7 +42,7 @@ function ferryWait(args: string[], options: { tty?: boolean } = {}): Promise<Run
   const command = [process.execPath, '--import', 'tsx', 'cli/ferry.ts', 'wait', ...args];
   const [file, argv] = options.tty ? ['script', ['-qefc', command.map((part) => `'${part}'`).join(' '), '/dev/null']] : [command[0]!, command.slice(1)];
   return new Promise((resolve, reject) => {
-    const child = spawn(file as string, argv as string[], { cwd: repoRoot, env: localStackEnv() });
+    const child = spawn(file as string, argv as string[], { cwd: repoRoot, env: { ...localStackEnv(), FERRY_TOKEN: tokenOf(config, 'reader') } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -53,7 +54,7 @@ function ferryWait(args: string[], options: { tty?: boolean } = {}): Promise<Run
 
 /** Where the status API says the newest push of repository:tag stands, region by region. */
 async function regionStates(repository: string, tag: string): Promise<Record<string, string>> {
-  const response = await fetch(`${api}/v1/status?${new URLSearchParams({ repository, tag })}`);
+  const response = await fetch(`${api}/v1/status?${new URLSearchParams({ repository, tag })}`, { headers: reader });
   const body = (await response.json()) as { regions: Record<string, { state: string }> };
   return Object.fromEntries(Object.entries(body.regions).map(([region, status]) => [region, status.state]));
 }
@@ -86,13 +87,13 @@ describe('ferry wait', () => {
   it('after completion, returns at once: the CLI by digest, and the TypeScript client by tag', async () => {
     const repository = uniqueRepository('wait-after');
     const image = await pushToEastus(repository, 'v1', 300_000);
-    const first = await waitForReplication(`${repository}:v1`, { regions: TARGETS, apiUrl: api, timeoutMs: 90_000 });
+    const first = await waitForReplication(`${repository}:v1`, { regions: TARGETS, apiUrl: api, token: tokenOf(config, 'reader'), timeoutMs: 90_000 });
     expect(first.state).toBe('replicated');
 
     const byDigest = await ferryWait([`${repository}@${image.manifestDigest}`, '--region', 'westeurope', '--region', 'southeastasia', '--timeout', '10s']);
     expect(byDigest.code).toBe(0);
     const seen: WaitResult[] = [];
-    const again = await waitForReplication(`${repository}:v1`, { regions: [...TARGETS, 'eastus'], apiUrl: api, timeoutMs: 10_000, onProgress: (s) => seen.push(s) });
+    const again = await waitForReplication(`${repository}:v1`, { regions: [...TARGETS, 'eastus'], apiUrl: api, token: tokenOf(config, 'reader'), timeoutMs: 10_000, onProgress: (s) => seen.push(s) });
     expect(again.state).toBe('replicated');
     expect(seen).toHaveLength(1);
     expect(again.regions.eastus).toMatchObject({ state: 'replicated', lagSeconds: 0 });
@@ -108,7 +109,7 @@ describe('ferry wait', () => {
     expect(run.code).toBe(124);
     expect(run.stderr).toContain(`ferry wait: ${repository}:never was not replicated within 3 s`);
     expect(run.stderr).toContain('westeurope  waiting for the push');
-    await expect(waitForReplication(`${repository}:never`, { regions: ['westeurope'], apiUrl: api, timeoutMs: 1500 })).rejects.toBeInstanceOf(WaitTimeoutError);
+    await expect(waitForReplication(`${repository}:never`, { regions: ['westeurope'], apiUrl: api, token: tokenOf(config, 'reader'), timeoutMs: 1500 })).rejects.toBeInstanceOf(WaitTimeoutError);
   });
 
   it('fails with exit code 1 and the reason when a region fails for good', async () => {
@@ -142,7 +143,7 @@ describe('ferry wait', () => {
 
 describe('a tag whose newest push is superseded in a region', () => {
   const waitNow = async (repository: string, tag: string, regions: string[]) =>
-    (await (await fetch(`${api}/v1/wait?${new URLSearchParams({ repository, tag, regions: regions.join(','), timeout: '0' })}`)).json()) as WaitResult;
+    (await (await fetch(`${api}/v1/wait?${new URLSearchParams({ repository, tag, regions: regions.join(','), timeout: '0' })}`, { headers: reader })).json()) as WaitResult;
   const accepted = async (response: Response) => {
     expect(response.status, await response.clone().text()).toBe(202);
     return ((await response.json()) as { accepted: Array<{ replicationId: number }> }).accepted[0]!.replicationId;
@@ -170,7 +171,7 @@ describe('a tag whose newest push is superseded in a region', () => {
 
     // The newest push observed is southeastasia's, but eastus's tag serves westeurope's.
     expect((await getManifest(config.regions.find((region) => region.name === 'eastus')!.registryUrl, repository, 't')).digest).toBe(later!.manifestDigest);
-    const status = (await (await fetch(`${api}/v1/status?${new URLSearchParams({ repository, tag: 't' })}`)).json()) as { replicationId: number; regions: Record<string, { state: string; supersededBy: number | null }> };
+    const status = (await (await fetch(`${api}/v1/status?${new URLSearchParams({ repository, tag: 't' })}`, { headers: reader })).json()) as { replicationId: number; regions: Record<string, { state: string; supersededBy: number | null }> };
     expect(status.replicationId).toBe(earlierId);
     expect(status.regions.eastus).toMatchObject({ state: 'superseded', supersededBy: laterId });
     const [message] = await superseded.waitFor(1, 10_000);
@@ -216,10 +217,10 @@ describe('GET /v1/wait', () => {
   it('holds the request while nothing changes, then answers the current status', async () => {
     const repository = uniqueRepository('long-poll');
     const query = (extra: Record<string, string>) => waitUrl(repository, extra);
-    const first = (await (await fetch(query({ timeout: '0' }))).json()) as WaitResult;
+    const first = (await (await fetch(query({ timeout: '0' }), { headers: reader })).json()) as WaitResult;
     expect(first).toMatchObject({ reference: `${repository}:v1`, state: 'waiting', regions: { westeurope: { state: 'unobserved' } } });
     const began = Date.now();
-    const held = (await (await fetch(query({ timeout: '2', after: first.version }))).json()) as WaitResult;
+    const held = (await (await fetch(query({ timeout: '2', after: first.version }), { headers: reader })).json()) as WaitResult;
     expect(Date.now() - began).toBeGreaterThanOrEqual(1900);
     expect(held.version).toBe(first.version);
   });
@@ -227,9 +228,9 @@ describe('GET /v1/wait', () => {
   it('wakes a held request when the push is observed', async () => {
     const repository = uniqueRepository('long-poll-wake');
     const query = (extra: Record<string, string>) => waitUrl(repository, extra);
-    const first = (await (await fetch(query({ timeout: '0' }))).json()) as WaitResult;
+    const first = (await (await fetch(query({ timeout: '0' }), { headers: reader })).json()) as WaitResult;
     expect(first.state).toBe('waiting');
-    const held = fetch(query({ timeout: '60', after: first.version })).then((response) => response.json() as Promise<WaitResult>);
+    const held = fetch(query({ timeout: '60', after: first.version }), { headers: reader }).then((response) => response.json() as Promise<WaitResult>);
     await pushToEastus(repository, 'v1', 100_000);
     const woken = await held;
     expect(woken.version).not.toBe(first.version);
@@ -243,7 +244,7 @@ describe('GET /v1/wait', () => {
     [{ tag: 'v1', regions: 'westeurope', timeout: '600' }, 'INVALID_QUERY'],
     [{ tag: 'a/b', regions: 'westeurope' }, 'INVALID_REFERENCE'],
   ])('refuses %j with 400 %s', async (params, code) => {
-    const response = await fetch(`${api}/v1/wait?${new URLSearchParams({ repository: 'team/app', ...params })}`);
+    const response = await fetch(`${api}/v1/wait?${new URLSearchParams({ repository: 'team/app', ...params })}`, { headers: reader });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
   });

@@ -9,6 +9,11 @@ export const repoRoot = new URL('../../', import.meta.url).pathname;
 /** The configuration file of a test run: the local stack, with its own database. */
 export const testConfigPath = `${repoRoot}.stack/run/test-config.json`;
 export const TEST_DATABASE = 'ferry_test';
+/** A read token of the test run (auth.tokensFile) that covers only repositories under SCOPED_PREFIX. */
+export const SCOPED_TOKEN = 'team-scoped';
+export const SCOPED_PREFIX = 'it-team-scoped';
+/** The run's ingest.waits.maxWaitsPerToken: small, so a test can reach it. */
+export const WAITS_PER_TOKEN = 25;
 
 export function localStackEnv(): Record<string, string> {
   return { ...localEnv(), ...(process.env as Record<string, string>), FERRY_CONFIG: testConfigPath };

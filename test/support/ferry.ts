@@ -12,6 +12,18 @@ export function localConfig(): ResolvedConfig {
   return loadConfig(localStackEnv());
 }
 
+/** The secret of the configured token `name` (ingest-<region>, reader, admin: the local stack's, stack/local.env). */
+export function tokenOf(config: ResolvedConfig, name: string): string {
+  const token = config.auth.tokens.find((candidate) => candidate.name === name);
+  if (token === undefined) throw new Error(`no token named ${name}; configured: ${config.auth.tokens.map((candidate) => candidate.name).join(', ')}`);
+  return token.secret;
+}
+
+/** Headers that authenticate with token `name`. */
+export function bearer(config: ResolvedConfig, name: string): Record<string, string> {
+  return { authorization: `Bearer ${tokenOf(config, name)}` };
+}
+
 /** A repository name no earlier run used, so every test starts from empty storage. */
 export function uniqueRepository(name: string): string {
   return `it-${Date.now().toString(36)}${randomBytes(3).toString('hex')}/${name}`;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { RegionStorage } from '../../activities/storage';
 import type { ResolvedConfig } from '../../domain/config';
 import { parseDigest, parseRepositoryName, parseTag, type Digest } from '../../domain/reference';
+import { bearer } from './ferry';
 import type { OciImage } from './oci-image';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/distribution-2.8/notifications/${name}.json`, import.meta.url), 'utf8'));
@@ -76,7 +77,7 @@ export function deleteNotification(repository: string, target: { tag: string } |
 export async function notify(config: ResolvedConfig, regionName: string, body: string): Promise<Response> {
   return fetch(`http://${config.ingest.host}:${config.ingest.port}/v1/notifications/distribution/${regionName}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', authorization: `Bearer ${config.ingest.token}` },
+    headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', ...bearer(config, `ingest-${regionName}`) },
     body,
   });
 }

@@ -72,7 +72,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives Ferry the local regions, buckets and credential variables, reached by service name', () => {
-    const shape = (regions: typeof LOCAL_REGIONS) =>
+    const shape = (regions: readonly { name: string; s3: { bucket: string; accessKeyIdEnv: string; secretAccessKeyEnv: string } }[]) =>
       regions.map(({ name, s3 }) => ({ name, bucket: s3.bucket, keys: [s3.accessKeyIdEnv, s3.secretAccessKeyEnv] }));
     expect(shape(composeConfig.regions)).toEqual(shape(LOCAL_REGIONS));
     const { regions } = localTopology();
@@ -94,7 +94,9 @@ describe('docker-compose.yml', () => {
       expect(env.REGISTRY_NOTIFICATIONS_ENDPOINTS_0_URL).toBe(
         `http://ferry-api:${defaults.ingest.port}/v1/notifications/distribution/${region.name}`,
       );
-      expect(env.REGISTRY_NOTIFICATIONS_ENDPOINTS_0_HEADERS).toMatch(/^\{Authorization: \[Bearer \$\{FERRY_INGEST_TOKEN:/);
+      // Each registry sends its own region's ingest token, the one Ferry's config names for that region.
+      expect(region.ingestTokenEnv).toBe(LOCAL_REGIONS.find(({ name }) => name === region.name)!.ingestTokenEnv);
+      expect(env.REGISTRY_NOTIFICATIONS_ENDPOINTS_0_HEADERS).toMatch(new RegExp(`^\\{Authorization: \\[Bearer \\$\\{${region.ingestTokenEnv}:`));
     }
   });
 
