@@ -5,6 +5,7 @@
 // replicated on NATS. Before its worker stops, the phase counts what the
 // replication cost Temporal (bench/temporal-cost.ts).
 import { Client, Connection } from '@temporalio/client';
+import { ReadGrant } from '../domain/auth';
 import type { ResolvedConfig } from '../domain/config';
 import { Announcements } from './announcements';
 import type { RegionBucket } from './buckets';
@@ -60,18 +61,25 @@ interface ReplicationsPage {
   next: string | null;
 }
 
-async function apiGet<T>(path: string): Promise<T> {
-  const response = await fetch(`http://127.0.0.1:${FERRY_API_PORT}${path}`);
+/** A token of the configuration that may read every repository (read:* or admin). */
+function readAllToken(config: ResolvedConfig): string {
+  const token = config.auth.tokens.find((candidate) => ReadGrant.of(candidate).all);
+  if (token === undefined) throw new Error('the configuration has no token with read:* or admin; the bench reads Ferry’s status API with one');
+  return token.secret;
+}
+
+async function apiGet<T>(config: ResolvedConfig, path: string): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${FERRY_API_PORT}${path}`, { headers: { authorization: `Bearer ${readAllToken(config)}` } });
   if (!response.ok) throw new Error(`GET ${path} answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as T;
 }
 
 /** Ferry's own account of the bytes it moved, read through its status API (/v1/replications and each one's events). */
-async function regionBytes(repository: string, sharedLayer: string): Promise<RegionBytes[]> {
+async function regionBytes(config: ResolvedConfig, repository: string, sharedLayer: string): Promise<RegionBytes[]> {
   const byRegion = new Map<string, RegionBytes>();
   const ids: number[] = [];
   for (let path: string | null = `/v1/replications?${new URLSearchParams({ repository, limit: '500' })}`; path !== null; ) {
-    const page: ReplicationsPage = await apiGet<ReplicationsPage>(path);
+    const page: ReplicationsPage = await apiGet<ReplicationsPage>(config, path);
     for (const item of page.items) {
       ids.push(item.replicationId);
       for (const [region, done] of Object.entries(item.regions)) {
@@ -86,7 +94,7 @@ async function regionBytes(repository: string, sharedLayer: string): Promise<Reg
     path = page.next;
   }
   await forEachLimited(ids, 8, async (id) => {
-    const { events } = await apiGet<{ events: Array<{ type: string; region: string | null; data: { digest?: string } }> }>(`/v1/replications/${id}/events`);
+    const { events } = await apiGet<{ events: Array<{ type: string; region: string | null; data: { digest?: string } }> }>(config, `/v1/replications/${id}/events`);
     for (const event of events) {
       if (event.type === 'BlobCopied' && event.data.digest === sharedLayer && event.region !== null) byRegion.get(event.region)!.sharedLayerCopies++;
     }
@@ -150,7 +158,7 @@ export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
       lagSeconds,
       api: apiUsage,
       worker: workerUsage,
-      bytes: await regionBytes(repository, input.sharedLayer),
+      bytes: await regionBytes(config, repository, input.sharedLayer),
       temporal: await withTemporal(config, (temporal) => readTemporalCost(temporal, repository)),
     };
   } finally {
