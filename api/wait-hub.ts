@@ -49,7 +49,13 @@ class Watch {
     while (this.stale || this.pushes === null) {
       if (this.computing === null) {
         this.stale = false;
-        this.computing = this.read(this.reference).finally(() => (this.computing = null));
+        this.computing = this.read(this.reference)
+          .catch((error: unknown) => {
+            // What was read before the failure may be outdated: the next caller reads again.
+            this.stale = true;
+            throw error;
+          })
+          .finally(() => (this.computing = null));
         this.pushes = await this.computing;
       } else {
         await this.computing;

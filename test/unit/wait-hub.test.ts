@@ -82,4 +82,34 @@ describe('WaitHub', () => {
     await Promise.all([...held, third]);
     expect(await hub.hold('a', app, async () => 'yes')).toBe('yes');
   });
+
+  it('reads again after a failed read, instead of answering from the pushes read before it', async () => {
+    let fail = false;
+    let reads = 0;
+    let listener: (change: EventChange | null) => void = () => undefined;
+    const hub = new WaitHub(
+      { subscribe: (heard) => ((listener = heard), () => undefined) },
+      async () => {
+        reads++;
+        if (fail) throw new Error('Postgres is down');
+        return [{ replicationId: reads, kind: 'push', sourceRegion: 'eastus', observedAt: '', bytesTotal: 0, regions: {} } satisfies PushRecord];
+      },
+      { maxWaits: 10, maxWaitsPerToken: 10 },
+    );
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const holder = hub.hold('t', app, async (watch) => {
+      await watch.current();
+      await gate;
+      return (await watch.current())[0]!.replicationId;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    listener({ replicationId: 1, repository: 'team/app' });
+    fail = true;
+    await expect(hub.hold('t', app, (watch) => watch.current())).rejects.toThrow('Postgres is down');
+    fail = false;
+    release();
+    // The holder's next read is a fresh one (the third), not the first read's answer.
+    expect(await holder).toBe(3);
+  });
 });
