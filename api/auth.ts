@@ -24,7 +24,7 @@ declare module 'fastify' {
   }
 }
 
-export const UNAUTHORIZED_MESSAGE = 'a valid "Authorization: Bearer <token>" header is required';
+const UNAUTHORIZED_MESSAGE = 'a valid "Authorization: Bearer <token>" header is required';
 
 /** The read grant of the request's token; only read routes call it, behind the hook. */
 export function readGrantOf(request: FastifyRequest): ReadGrant {

@@ -1,8 +1,9 @@
 // `ferry wait <repository>:<tag>|<repository>@<digest> --region R[,R…] [--timeout 5m] [--api URL] [--token-file F]`
 //
 // The read token comes from --token-file or FERRY_TOKEN (never an argument,
-// which every process on the machine could see). Exits 0 once the reference is replicated in every region named, 1 when a
-// region failed for good, 124 on timeout (as timeout(1) does), 2 on bad usage.
+// which every process on the machine could see). Exits 0 once the reference
+// is replicated in every region named, 1 when a region failed for good, 124
+// on timeout (as timeout(1) does), 2 on bad usage.
 // On a terminal it redraws one progress line per region on stderr; otherwise
 // it is quiet but for the outcome.
 import { readFileSync } from 'node:fs';

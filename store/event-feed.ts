@@ -1,12 +1,14 @@
 // Hears every event appended to the store, over Postgres LISTEN, so a long
 // poll wakes within milliseconds of a change instead of polling the tables.
-// One connection per process; it reconnects after Postgres restarts, and every
-// waiter re-checks on reconnect (notifications sent meanwhile are lost).
+// One connection per process, its changes handed to subscribers (the api's
+// wait hub, api/wait-hub.ts); it reconnects after Postgres restarts, and tells
+// every subscriber that anything may have changed (notifications sent
+// meanwhile are lost).
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { EVENTS_CHANNEL, type EventChange } from './event-store';
 
-/** Which changes a waiter cares about; null means "anything may have changed". */
+/** Hears each change; null means "anything may have changed" (after a reconnect). */
 type Listener = (change: EventChange | null) => void;
 
 const RECONNECT_DELAY_MS = 1000;
@@ -31,29 +33,8 @@ export class EventFeed {
     await this.client?.end().catch(() => undefined);
   }
 
-  /**
-   * Resolves when a change `wanted` accepts arrives, after `timeoutMs`, or
-   * when `signal` aborts, whichever comes first.
-   */
-  next(wanted: (change: EventChange) => boolean, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.listeners.delete(listener);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const listener: Listener = (change) => {
-        if (change === null || wanted(change)) done();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.listeners.add(listener);
-      signal?.addEventListener('abort', done);
-    });
-  }
-
   /** Calls `listener` with every change (null: anything may have changed) until the returned function is called. */
-  subscribe(listener: (change: EventChange | null) => void): () => void {
+  subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
