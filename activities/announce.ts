@@ -3,7 +3,9 @@
 // message finds the status API already agreeing. A retried activity records
 // nothing twice (dedupe keys) and republishes with the same message id, which
 // the stream keeps one copy of (invariant 4, "effect once").
-import { connect, nanos, type JetStreamClient, type NatsConnection } from 'nats';
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, nanos, type ConnectionOptions, type JetStreamClient, type NatsConnection } from 'nats';
+import type { ResolvedConfig } from '../domain/config';
 import {
   STREAM_NAME,
   STREAM_SUBJECTS,
@@ -28,9 +30,20 @@ export interface Announcer {
   jetstream: JetStreamClient;
 }
 
+/** How Ferry connects to NATS: the URL, a token or a .creds file (JWT and NKey seed), and TLS with the configured CA and client pair. */
+export function natsConnectOptions(config: Pick<ResolvedConfig, 'natsUrl' | 'nats'>): ConnectionOptions {
+  const { token, credsFile, tls } = config.nats;
+  return {
+    servers: config.natsUrl,
+    ...(token === undefined ? {} : { token }),
+    ...(credsFile === undefined ? {} : { authenticator: credsAuthenticator(readFileSync(credsFile)) }),
+    ...(tls === undefined ? {} : { tls: { ...tls } }),
+  };
+}
+
 /** Connects and makes sure the FERRY stream exists with its dedupe window. Idempotent. */
-export async function connectAnnouncer(natsUrl: string): Promise<Announcer> {
-  const nats = await connect({ servers: natsUrl, name: 'ferry', maxReconnectAttempts: -1 });
+export async function connectAnnouncer(ferry: Pick<ResolvedConfig, 'natsUrl' | 'nats'>): Promise<Announcer> {
+  const nats = await connect({ ...natsConnectOptions(ferry), name: 'ferry', maxReconnectAttempts: -1 });
   const manager = await nats.jetstreamManager();
   const config = { subjects: STREAM_SUBJECTS, duplicate_window: nanos(DUPLICATE_WINDOW_MS), max_age: nanos(RETENTION_MS) };
   try {

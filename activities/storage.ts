@@ -68,6 +68,7 @@ export class RegionStorage {
 
   /** `requestIdleMs`: a request that sends or receives nothing for this long fails (config replication.requestIdleSeconds). */
   static connect(region: RegionConfig, requestIdleMs = DEFAULT_REQUEST_IDLE_MS): RegionStorage {
+    if (region.s3.credentials === null) throw new Error(`this process holds no S3 credentials for region ${region.name}`);
     const s3 = new S3Client({
       endpoint: region.s3.endpoint,
       region: region.s3.signingRegion,
@@ -303,15 +304,19 @@ export class RegionStorage {
   }
 }
 
-/** The storage of every configured region, by name. */
+/** The storage of every region this process holds credentials for (domain/config.ts processNeeds), by name. */
 export type Storages = ReadonlyMap<string, RegionStorage>;
 
 export function connectStorages(regions: RegionConfig[], requestIdleMs?: number): Storages {
-  return new Map(regions.map((region) => [region.name, RegionStorage.connect(region, requestIdleMs)]));
+  return new Map(regions.filter((region) => region.s3.credentials !== null).map((region) => [region.name, RegionStorage.connect(region, requestIdleMs)]));
 }
 
 export function storageOf(storages: Storages, region: string): RegionStorage {
   const storage = storages.get(region);
-  if (!storage) throw new Error(`region ${region} is not configured`);
+  if (!storage) {
+    throw new Error(
+      `this worker holds no storage credentials for region ${region}: a worker holds those of the regions its queues serve and of their sources (regions[].sources)`,
+    );
+  }
   return storage;
 }

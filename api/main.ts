@@ -1,7 +1,7 @@
 // The API process: ingest for registry notifications, status, waiting for regions.
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
-import { loadConfig } from '../domain/config';
+import { loadConfig, temporalConnectOptions } from '../domain/config';
 import { EventFeed } from '../store/event-feed';
 import { EventStore } from '../store/event-store';
 import { createApiMetrics } from './metrics';
@@ -9,14 +9,15 @@ import { ensureReconcileSchedule } from './schedules';
 import { buildServer } from './server';
 import { startSweeper } from './sweeper';
 
-const config = loadConfig();
+// The api touches no region's storage or registry: it resolves none of their credentials.
+const config = loadConfig(process.env, 'api');
 const logger = pino({ level: config.logLevel, base: { service: 'ferry-api' } });
 const store = EventStore.connect(config.postgresUrl, { name: 'ferry-api' });
 await store.migrate();
 const reads = EventStore.connect(config.postgresUrl, { poolSize: config.ingest.readPoolSize, name: 'ferry-api-reads' });
 const feed = new EventFeed(config.postgresUrl, logger);
 feed.start();
-const connection = await Connection.connect({ address: config.temporal.address });
+const connection = await Connection.connect(temporalConnectOptions(config));
 const temporal = new Client({ connection, namespace: config.temporal.namespace });
 await ensureReconcileSchedule(temporal, config);
 const app = await buildServer({ config, store, reads, temporal, logger, feed, metrics: createApiMetrics({ config, store: reads }) });

@@ -6,7 +6,7 @@
 // replication cost Temporal (bench/temporal-cost.ts).
 import { Client, Connection } from '@temporalio/client';
 import { ReadGrant } from '../domain/auth';
-import type { ResolvedConfig } from '../domain/config';
+import { temporalConnectOptions, type ResolvedConfig } from '../domain/config';
 import { Announcements } from './announcements';
 import type { RegionBucket } from './buckets';
 import { FERRY_API_PORT, prepareFerryConfig } from './environment';
@@ -37,7 +37,7 @@ export interface FerryPhaseInput {
 const REPLICATION_TIMEOUT_MS = 60 * 60 * 1000;
 
 async function withTemporal<T>(config: ResolvedConfig, use: (temporal: Client) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectOptions(config));
   try {
     return await use(new Client({ connection, namespace: config.temporal.namespace }));
   } finally {

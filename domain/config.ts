@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { formatScope, parseScope, ScopeError, type ApiToken } from './auth';
+import { REGION_QUEUE_PREFIX } from './workflow-contract';
 
 const regionName = z
   .string()
@@ -38,6 +39,19 @@ const regionSchema = z.object({
    */
   registryAuth: z.object({ usernameEnv: envVarName, passwordEnv: envVarName }).optional(),
   cachePurgeUrls: z.array(httpUrl).default([]),
+  /**
+   * The regions whose pushes reach this one; default every other region. A
+   * worker serving this region's queue holds the S3 credentials of this
+   * region and of these only.
+   */
+  sources: z.array(regionName).optional(),
+});
+
+/** PEM files of a TLS connection: the CA that signed the server's certificate, and this client's certificate and key (mutual TLS). */
+const tlsFiles = z.object({
+  caFile: z.string().min(1).optional(),
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
 });
 
 const tokenName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be letters, digits, dots, dashes and underscores');
@@ -86,10 +100,22 @@ export const configSchema = z
         address: z.string().default('127.0.0.1:7233'),
         namespace: z.string().default('default'),
         controlTaskQueue: z.string().default('ferry-control'),
+        /** TLS to the frontend (present: on); with certFile and keyFile, mutual TLS. `serverName` overrides the name checked. */
+        tls: tlsFiles.extend({ serverName: z.string().min(1).optional() }).optional(),
+        /** The variable holding an API key sent with every call (Temporal Cloud); implies TLS. */
+        apiKeyEnv: envVarName.optional(),
       })
       .prefault({}),
+    /** TLS and certificates go in the URL (sslmode=verify-full&sslrootcert=/path/ca.pem, sslcert, sslkey), as libpq reads them. */
     postgresUrl: z.string().startsWith('postgres', 'must be a postgres:// URL').default('postgres://postgres@127.0.0.1:5432/ferry'),
+    /** The variable holding the password of postgresUrl's user, kept out of the file. */
+    postgresPasswordEnv: envVarName.optional(),
     natsUrl: z.string().default('nats://127.0.0.1:4222'),
+    /** How Ferry's workers authenticate to NATS: a token (variable), or a .creds file (JWT and NKey seed); TLS when `tls` is present. */
+    nats: z
+      .object({ tokenEnv: envVarName.optional(), credsFile: z.string().min(1).optional(), tls: tlsFiles.optional() })
+      .refine((nats) => nats.tokenEnv === undefined || nats.credsFile === undefined, 'give tokenEnv or credsFile, not both')
+      .prefault({}),
     ingest: z
       .object({
         host: z.string().default('127.0.0.1'),
@@ -185,6 +211,18 @@ export const configSchema = z
       }
       seen.add(region.name);
     });
+    const names = new Set(config.regions.map((region) => region.name));
+    config.regions.forEach((region, index) =>
+      region.sources?.forEach((source, at) => {
+        if (source === region.name || !names.has(source)) {
+          ctx.addIssue({ code: 'custom', path: ['regions', index, 'sources', at], message: `"${source}" is not another configured region` });
+        }
+      }),
+    );
+    const tls = config.temporal.tls;
+    if (tls !== undefined && (tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['temporal', 'tls'], message: 'mutual TLS needs both certFile and keyFile' });
+    }
   });
 
 export type FerryConfigInput = z.input<typeof configSchema>;
@@ -200,16 +238,40 @@ export interface RegistryCredentials {
   password: string;
 }
 
-export type RegionConfig = ParsedConfig['regions'][number] & {
-  s3: { credentials: S3Credentials };
-  /** The pull check's login at the region's registry; null when it needs none. */
+export type RegionConfig = Omit<ParsedConfig['regions'][number], 'sources'> & {
+  /** The regions whose pushes reach this one (regions[].sources, default every other). */
+  sources: string[];
+  /** Null in a process that does not touch this region's storage (processNeeds). */
+  s3: { credentials: S3Credentials | null };
+  /** The pull check's login at the region's registry; null when it needs none, or this process does not check it. */
   registryCredentials: RegistryCredentials | null;
 };
 
-export interface ResolvedConfig extends Omit<ParsedConfig, 'regions' | 'auth'> {
+export interface ResolvedConfig extends Omit<ParsedConfig, 'regions' | 'auth' | 'temporal' | 'nats'> {
   regions: RegionConfig[];
-  /** Every token the api accepts, the regions' ingest tokens included. */
+  /** Every token the api accepts, the regions' ingest tokens included; none outside the api. */
   auth: { tokens: ApiToken[] };
+  temporal: ParsedConfig['temporal'] & { apiKey?: string };
+  nats: ParsedConfig['nats'] & { token?: string };
+}
+
+/**
+ * Which Ferry process reads the configuration, so that it resolves only the
+ * secrets it uses: the api its tokens and no storage or registry
+ * credentials; a worker the credentials of the regions its queues serve and
+ * of their sources (the control queue reads every region); the CLI none of
+ * either; `all` everything (tests, the benchmark).
+ */
+export type ProcessRole = 'api' | 'worker' | 'cli' | 'all';
+
+/** The regions whose storage (and registry) a process uses. */
+export function regionsNeeded(regions: Array<{ name: string; sources: string[] }>, role: ProcessRole, queues: string[] | undefined): Set<string> {
+  const every = new Set(regions.map((region) => region.name));
+  if (role === 'all') return every;
+  if (role !== 'worker') return new Set();
+  if (queues === undefined || queues.some((queue) => !queue.startsWith(REGION_QUEUE_PREFIX))) return every;
+  const served = new Set(queues.map((queue) => queue.slice(REGION_QUEUE_PREFIX.length)));
+  return new Set(regions.filter((region) => served.has(region.name)).flatMap((region) => [region.name, ...region.sources]));
 }
 
 export class ConfigError extends Error {
@@ -224,8 +286,14 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${path}: ${issue.message}`;
 }
 
-/** Validates an input object and resolves secrets from `env`. Throws ConfigError naming every bad field. */
-export function resolveConfig(input: unknown, env: Record<string, string | undefined>, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): ResolvedConfig {
+export interface ResolveOptions {
+  readFile?: (path: string) => string;
+  /** Default `all`. */
+  role?: ProcessRole;
+}
+
+/** Validates an input object and resolves from `env` the secrets `role` uses. Throws ConfigError naming every bad field. */
+export function resolveConfig(input: unknown, env: Record<string, string | undefined>, { readFile = (path) => readFileSync(path, 'utf8'), role = 'all' }: ResolveOptions = {}): ResolvedConfig {
   const parsed = configSchema.safeParse(input ?? {});
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map(describeIssue));
   const config = parsed.data;
@@ -235,26 +303,78 @@ export function resolveConfig(input: unknown, env: Record<string, string | undef
     if (value === undefined || value === '') problems.push(`${path}: environment variable ${name} is not set`);
     return value ?? '';
   };
-  const regions = config.regions.map((region, index) => ({
+  const sourced = config.regions.map(({ sources, ...region }) => ({
+    ...region,
+    sources: sources ?? config.regions.map((other) => other.name).filter((name) => name !== region.name),
+  }));
+  const needed = regionsNeeded(sourced, role, config.worker.queues);
+  const regions = sourced.map((region, index) => ({
     ...region,
     s3: {
       ...region.s3,
-      credentials: {
-        accessKeyId: secret(`regions.${index}.s3.accessKeyIdEnv`, region.s3.accessKeyIdEnv),
-        secretAccessKey: secret(`regions.${index}.s3.secretAccessKeyEnv`, region.s3.secretAccessKeyEnv),
-      },
+      credentials: !needed.has(region.name)
+        ? null
+        : {
+            accessKeyId: secret(`regions.${index}.s3.accessKeyIdEnv`, region.s3.accessKeyIdEnv),
+            secretAccessKey: secret(`regions.${index}.s3.secretAccessKeyEnv`, region.s3.secretAccessKeyEnv),
+          },
     },
     registryCredentials:
-      region.registryAuth === undefined
+      region.registryAuth === undefined || !needed.has(region.name)
         ? null
         : {
             username: secret(`regions.${index}.registryAuth.usernameEnv`, region.registryAuth.usernameEnv),
             password: secret(`regions.${index}.registryAuth.passwordEnv`, region.registryAuth.passwordEnv),
           },
   }));
-  const tokens = resolveTokens(config, secret, readFile, problems);
+  const tokens = role === 'api' || role === 'all' ? resolveTokens(config, secret, readFile, problems) : [];
+  const temporal = { ...config.temporal, ...(config.temporal.apiKeyEnv === undefined ? {} : { apiKey: secret('temporal.apiKeyEnv', config.temporal.apiKeyEnv) }) };
+  const nats = { ...config.nats, ...(config.nats.tokenEnv === undefined ? {} : { token: secret('nats.tokenEnv', config.nats.tokenEnv) }) };
+  const postgresUrl = config.postgresPasswordEnv === undefined ? config.postgresUrl : withPassword(config.postgresUrl, secret('postgresPasswordEnv', config.postgresPasswordEnv), problems);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...config, regions, auth: { tokens } };
+  return { ...config, regions, auth: { tokens }, temporal, nats, postgresUrl };
+}
+
+/** postgresUrl with the password set: every pool and listener connects with it. */
+function withPassword(postgresUrl: string, password: string, problems: string[]): string {
+  try {
+    const url = new URL(postgresUrl);
+    url.password = encodeURIComponent(password);
+    return url.toString();
+  } catch {
+    problems.push('postgresUrl: not a URL that can carry a password (postgresPasswordEnv)');
+    return postgresUrl;
+  }
+}
+
+/** A certificate in PEM, or undefined when none is named. */
+function pem(path: string | undefined): Buffer | undefined {
+  return path === undefined ? undefined : readFileSync(path);
+}
+
+/**
+ * How every Ferry process (and the CLI) connects to Temporal: the address,
+ * TLS with the configured CA and client pair, and the API key.
+ */
+export function temporalConnectOptions(config: Pick<ResolvedConfig, 'temporal'>): {
+  address: string;
+  tls?: { serverNameOverride?: string; serverRootCACertificate?: Buffer; clientCertPair?: { crt: Buffer; key: Buffer } };
+  apiKey?: string;
+} {
+  const { address, tls, apiKey } = config.temporal;
+  return {
+    address,
+    ...(tls === undefined
+      ? {}
+      : {
+          tls: {
+            ...(tls.serverName === undefined ? {} : { serverNameOverride: tls.serverName }),
+            ...(tls.caFile === undefined ? {} : { serverRootCACertificate: pem(tls.caFile) }),
+            ...(tls.certFile === undefined || tls.keyFile === undefined ? {} : { clientCertPair: { crt: pem(tls.certFile)!, key: pem(tls.keyFile)! } }),
+          },
+        }),
+    ...(apiKey === undefined ? {} : { apiKey }),
+  };
 }
 
 /** The api's tokens: each region's ingest token, the deprecated shared one, `auth.tokens` and `auth.tokensFile`, checked. */
@@ -309,7 +429,7 @@ function resolveTokens(config: ParsedConfig, secret: (path: string, name: string
 }
 
 /** Loads the configuration the way every Ferry process does: FERRY_CONFIG file (optional) plus environment. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): ResolvedConfig {
+export function loadConfig(env: Record<string, string | undefined> = process.env, role: ProcessRole = 'all'): ResolvedConfig {
   const file = env.FERRY_CONFIG;
   let input: unknown = {};
   if (file) {
@@ -319,11 +439,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       throw new ConfigError([`FERRY_CONFIG=${file}: ${(error as Error).message}`]);
     }
   }
-  return resolveConfig(input, env);
+  return resolveConfig(input, env, { role });
 }
 
 export function regionByName(config: ResolvedConfig, name: string): RegionConfig | undefined {
   return config.regions.find((region) => region.name === name);
+}
+
+/** Whether pushes to `source` replicate into `target` (regions[].sources). */
+export function receivesFrom(config: Pick<ResolvedConfig, 'regions'>, target: string, source: string): boolean {
+  return target !== source && (config.regions.find((region) => region.name === target)?.sources.includes(source) ?? false);
 }
 
 /** How a blob crosses from one region's storage into another's. */
@@ -338,6 +463,8 @@ export function copyMethod(source: RegionConfig, target: RegionConfig): CopyMeth
 export function sharesStorageEndpoint(a: RegionConfig, b: RegionConfig): boolean {
   return (
     a.s3.endpoint === b.s3.endpoint &&
+    a.s3.credentials !== null &&
+    b.s3.credentials !== null &&
     a.s3.credentials.accessKeyId === b.s3.credentials.accessKeyId &&
     a.s3.credentials.secretAccessKey === b.s3.credentials.secretAccessKey
   );

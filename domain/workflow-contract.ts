@@ -20,9 +20,11 @@ export const LEGACY_REGION_WORKFLOW = 'replicateToRegion';
 /** The activity that carries one replication into one region, every phase in order. */
 export const REGION_ACTIVITY = 'replicateIntoRegion';
 
+export const REGION_QUEUE_PREFIX = 'ferry-region-';
+
 /** Activities that touch a region's storage, registry and caches run on that region's queue. */
 export function regionTaskQueue(region: string): string {
-  return `ferry-region-${region}`;
+  return `${REGION_QUEUE_PREFIX}${region}`;
 }
 
 export const searchAttributes = {

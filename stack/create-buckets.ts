@@ -10,7 +10,7 @@ async function ensureBucket(region: RegionConfig): Promise<'created' | 'exists'>
     endpoint: region.s3.endpoint,
     region: region.s3.signingRegion,
     forcePathStyle: true,
-    credentials: region.s3.credentials,
+    credentials: region.s3.credentials ?? undefined,
   });
   try {
     await s3.send(new HeadBucketCommand({ Bucket: region.s3.bucket }));

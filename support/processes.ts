@@ -24,9 +24,16 @@ export interface ProcessSpec {
 export type FerryRole = 'api' | 'worker';
 const ENTRIES: Record<FerryRole, string> = { api: 'api/main.ts', worker: 'workers/main.ts' };
 
-/** Ferry's api or worker from this checkout, as `npm run api` runs it; `nodeArgs` go before the entry point (the CPU profiler's, say). */
+/** The local stack's storage and registry secrets (stack/local.env), which only workers are given. */
+const REGION_SECRET = /^FERRY_(S3|REGISTRY)_/;
+
+/**
+ * Ferry's api or worker from this checkout, as `npm run api` runs it; `nodeArgs` go before the entry point (the CPU profiler's, say).
+ * The api runs without any region's storage or registry credentials, as a least-privilege deployment runs it.
+ */
 export function ferrySpec(role: FerryRole, name: string, env: Record<string, string | undefined>, nodeArgs: string[] = []): ProcessSpec {
-  return { name, command: process.execPath, args: [...nodeArgs, '--import', 'tsx', ENTRIES[role]], env };
+  const given = role === 'api' ? Object.fromEntries(Object.entries(env).filter(([variable]) => !REGION_SECRET.test(variable))) : env;
+  return { name, command: process.execPath, args: [...nodeArgs, '--import', 'tsx', ENTRIES[role]], env: given };
 }
 
 /** "127.0.0.1:7233" or a port on 127.0.0.1: true when something accepts a connection there. */

@@ -4,20 +4,21 @@ import pino from 'pino';
 import { connectAnnouncer } from '../activities/announce';
 import { createWorkerMetrics } from '../activities/metrics';
 import { connectStorages } from '../activities/storage';
-import { loadConfig } from '../domain/config';
+import { loadConfig, temporalConnectOptions } from '../domain/config';
 import { EventStore } from '../store/event-store';
 import { installRuntime, startMetricsServer } from './telemetry';
 import { createWorkers } from './workers';
 
-const config = loadConfig();
+// Only the storage and registry credentials of the regions this worker's queues serve, and of their sources.
+const config = loadConfig(process.env, 'worker');
 const logger = pino({ level: config.logLevel, base: { service: 'ferry-worker' } });
 installRuntime(config, logger);
 const metrics = createWorkerMetrics();
 const metricsServer = startMetricsServer(config, metrics, logger);
 const store = EventStore.connect(config.postgresUrl);
 await store.migrate();
-const announcer = await connectAnnouncer(config.natsUrl);
-const connection = await NativeConnection.connect({ address: config.temporal.address });
+const announcer = await connectAnnouncer(config);
+const connection = await NativeConnection.connect(temporalConnectOptions(config));
 const workers = await createWorkers(
   { config, store, announcer, metrics, storages: connectStorages(config.regions, config.replication.requestIdleSeconds * 1000) },
   { connection, queues: config.worker.queues },

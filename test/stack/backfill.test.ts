@@ -13,6 +13,7 @@ import { connectStore, localConfig, uniqueRepository } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
 import { skopeoPull } from '../support/registry';
 import { writeImageBehindRegistry } from '../support/source-writer';
+import { temporalConnectOptions } from '../../domain/config';
 
 const config = localConfig();
 const registryHost = (name: string) => new URL(config.regions.find((region) => region.name === name)!.registryUrl).host;
@@ -22,7 +23,7 @@ let store: EventStore;
 let connection: Connection;
 beforeAll(async () => {
   store = connectStore(config);
-  connection = await Connection.connect({ address: config.temporal.address });
+  connection = await Connection.connect(temporalConnectOptions(config));
 });
 afterAll(async () => {
   await store.close();

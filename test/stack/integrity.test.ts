@@ -13,6 +13,7 @@ import { localConfig, MessageCollector, uniqueRepository } from '../support/ferr
 import { buildImage } from '../support/oci-image';
 import { getManifest, skopeoCopy, skopeoPull } from '../support/registry';
 import { notify, pushNotification, writeImageBehindRegistry, type Damage } from '../support/source-writer';
+import { temporalConnectOptions } from '../../domain/config';
 
 const config = localConfig();
 const targets = config.regions.filter((region) => region.name !== 'eastus');
@@ -21,7 +22,7 @@ let connection: Connection;
 let temporal: Client;
 
 beforeAll(async () => {
-  connection = await Connection.connect({ address: config.temporal.address });
+  connection = await Connection.connect(temporalConnectOptions(config));
   temporal = new Client({ connection });
 });
 afterAll(async () => {

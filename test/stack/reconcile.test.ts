@@ -11,6 +11,7 @@ import { connectStore, localConfig, MessageCollector, uniqueRepository } from '.
 import { buildImage } from '../support/oci-image';
 import { portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
 import { skopeoCopy, skopeoPull } from '../support/registry';
+import { temporalConnectOptions } from '../../domain/config';
 
 const config = localConfig();
 const store = connectStore(config);
@@ -62,7 +63,7 @@ describe('reconcile', () => {
 
 describe('the reconcile schedule', () => {
   it('is created with the configured interval, updated on change, and removed when turned off', async () => {
-    const connection = await Connection.connect({ address: config.temporal.address });
+    const connection = await Connection.connect(temporalConnectOptions(config));
     const temporal = new Client({ connection });
     try {
       const every = async () => {

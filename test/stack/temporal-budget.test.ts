@@ -11,13 +11,14 @@ import { REPLICATION_WORKFLOW, searchAttributes } from '../../domain/workflow-co
 import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage } from '../support/oci-image';
 import { skopeoCopy } from '../support/registry';
+import { temporalConnectOptions } from '../../domain/config';
 
 const config = localConfig();
 let connection: Connection;
 let temporal: Client;
 
 beforeAll(async () => {
-  connection = await Connection.connect({ address: config.temporal.address });
+  connection = await Connection.connect(temporalConnectOptions(config));
   temporal = new Client({ connection, namespace: config.temporal.namespace });
 });
 

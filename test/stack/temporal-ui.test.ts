@@ -20,6 +20,7 @@ import { localConfig, MessageCollector, uniqueRepository } from '../support/ferr
 import { buildImage } from '../support/oci-image';
 import { waitUntil } from '../support/processes';
 import { skopeoCopy } from '../support/registry';
+import { temporalConnectOptions } from '../../domain/config';
 
 const run = promisify(execFile);
 const config = localConfig();
@@ -64,7 +65,7 @@ describe('a replication into a region whose storage is down', () => {
   }
 
   beforeAll(async () => {
-    connection = await Connection.connect({ address: config.temporal.address });
+    connection = await Connection.connect(temporalConnectOptions(config));
     temporal = new Client({ connection, namespace: config.temporal.namespace });
     const image = await buildImage({ layers: [{ size: 300_000 }], tag: 'v1' });
     digest = parseDigest(image.manifestDigest);

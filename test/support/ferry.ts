@@ -3,7 +3,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { connect, consumerOpts, type NatsConnection } from 'nats';
-import { loadConfig, type ResolvedConfig } from '../../domain/config';
+import { loadConfig, temporalConnectOptions, type ResolvedConfig } from '../../domain/config';
 import type { OutcomeMessage, RegionMessage } from '../../domain/subjects';
 import { EventStore } from '../../store/event-store';
 import { localStackEnv } from './env';
@@ -94,6 +94,6 @@ export class MessageCollector<T = RegionMessage | OutcomeMessage> {
 
 /** A Temporal client on the local stack's server, and how to close its connection. */
 export async function connectTemporal(config = localConfig()): Promise<{ client: Client; close: () => Promise<void> }> {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectOptions(config));
   return { client: new Client({ connection }), close: () => connection.close() };
 }

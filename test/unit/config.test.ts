@@ -1,5 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, LOCAL_REGIONS, resolveConfig, sharesStorageEndpoint } from '../../domain/config';
+import { natsConnectOptions } from '../../activities/announce';
+import { ConfigError, LOCAL_REGIONS, receivesFrom, resolveConfig, sharesStorageEndpoint, temporalConnectOptions } from '../../domain/config';
 
 const env = {
   FERRY_S3_A_ACCESS_KEY_ID: 'a',
@@ -17,9 +21,11 @@ const env = {
 
 function problemsOf(input: unknown, environment: Record<string, string> = env, files: Record<string, string> = {}): string[] {
   try {
-    resolveConfig(input, environment, (path) => {
-      if (files[path] === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
-      return files[path];
+    resolveConfig(input, environment, {
+      readFile: (path) => {
+        if (files[path] === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
+        return files[path];
+      },
     });
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
@@ -84,7 +90,7 @@ describe('configuration', () => {
     const config = resolveConfig(
       { auth: { tokens: [{ name: 'ci', tokenEnv: 'CI_TOKEN', scopes: ['read:team-a/', 'metrics'] }], tokensFile: '/run/secrets/ferry-tokens.json' } },
       { ...env, CI_TOKEN: 'ci-secret-value' },
-      () => JSON.stringify([{ name: 'team-b', token: 'team-b-secret-value', scopes: ['read:team-b'] }]),
+      { readFile: () => JSON.stringify([{ name: 'team-b', token: 'team-b-secret-value', scopes: ['read:team-b'] }]) },
     );
     expect(config.auth.tokens.slice(3)).toEqual([
       { name: 'ci', secret: 'ci-secret-value', scopes: [{ kind: 'read', prefix: 'team-a' }, { kind: 'metrics' }] },
@@ -120,5 +126,92 @@ describe('configuration', () => {
     // The deprecated shared token still works, for every region.
     const shared = resolveConfig({ regions, ingest: { tokenEnv: 'SHARED' } }, { ...env, SHARED: 'shared-secret' });
     expect(shared.auth.tokens[0]).toEqual({ name: 'ingest-shared', secret: 'shared-secret', scopes: ['eastus', 'westeurope', 'southeastasia'].map((region) => ({ kind: 'ingest', region })) });
+  });
+});
+
+/** The variables a process of `role` holds: env without those `without` names. */
+function envWithout(...without: string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !without.some((prefix) => name.startsWith(prefix))));
+}
+
+describe('least privilege: each process resolves only the secrets it uses', () => {
+  it('starts the api with no storage or registry credentials, and resolves none', () => {
+    const config = resolveConfig({}, envWithout('FERRY_S3_', 'FERRY_REGISTRY_'), { role: 'api' });
+    expect(config.regions.map((region) => [region.s3.credentials, region.registryCredentials])).toEqual([
+      [null, null],
+      [null, null],
+      [null, null],
+    ]);
+    expect(config.auth.tokens.map((token) => token.name)).toEqual(['ingest-eastus', 'ingest-westeurope', 'ingest-southeastasia', 'reader', 'admin']);
+    // The same environment is not enough for a process that replicates.
+    expect(() => resolveConfig({}, envWithout('FERRY_S3_', 'FERRY_REGISTRY_'), { role: 'all' })).toThrow(/FERRY_S3_A_ACCESS_KEY_ID is not set/);
+  });
+
+  it("gives a region worker its region's and its sources' credentials, and no api token", () => {
+    const regions = LOCAL_REGIONS.map((region) => (region.name === 'westeurope' ? { ...region, sources: ['eastus'] } : region));
+    const worker = { queues: ['ferry-region-westeurope'] };
+    // Region B (southeastasia) is neither westeurope nor its source: its keys and login are not needed.
+    const config = resolveConfig({ regions, worker }, envWithout('FERRY_S3_B_', 'FERRY_REGISTRY_', 'FERRY_INGEST_', 'FERRY_READ_', 'FERRY_ADMIN_'), { role: 'worker' });
+    expect(config.regions.map((region) => [region.name, region.s3.credentials?.accessKeyId ?? null])).toEqual([
+      ['eastus', 'a'],
+      ['westeurope', 'a'],
+      ['southeastasia', null],
+    ]);
+    expect(config.auth.tokens).toEqual([]);
+    // A worker on the control queue reads every region (reconcile, backfill).
+    expect(() => resolveConfig({ regions, worker: { queues: ['ferry-control', 'ferry-region-westeurope'] } }, envWithout('FERRY_S3_B_'), { role: 'worker' })).toThrow(
+      /regions\.2\.s3\.accessKeyIdEnv: environment variable FERRY_S3_B_ACCESS_KEY_ID is not set/,
+    );
+    // The CLI talks to Temporal, Postgres and the api only.
+    expect(resolveConfig({}, {}, { role: 'cli' }).regions.every((region) => region.s3.credentials === null)).toBe(true);
+  });
+
+  it('replicates a push only into the regions that take its source, and checks the names', () => {
+    const regions = LOCAL_REGIONS.map((region) => (region.name === 'westeurope' ? { ...region, sources: ['eastus'] } : region));
+    const config = resolveConfig({ regions }, env);
+    expect(config.regions.map((region) => region.sources)).toEqual([['westeurope', 'southeastasia'], ['eastus'], ['eastus', 'westeurope']]);
+    expect(['eastus', 'westeurope', 'southeastasia'].filter((target) => receivesFrom(config, target, 'southeastasia'))).toEqual(['eastus']);
+    expect(receivesFrom(config, 'westeurope', 'eastus')).toBe(true);
+    const bad = LOCAL_REGIONS.map((region) => (region.name === 'eastus' ? { ...region, sources: ['eastus', 'mars'] } : region));
+    expect(problemsOf({ regions: bad })).toEqual(['regions.0.sources.0: "eastus" is not another configured region', 'regions.0.sources.1: "mars" is not another configured region']);
+  });
+});
+
+describe('TLS and credentials of Temporal, NATS and Postgres', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'ferry-tls-'));
+  const file = (name: string, text: string) => {
+    writeFileSync(join(folder, name), text);
+    return join(folder, name);
+  };
+  const ca = file('ca.pem', 'CA PEM');
+  const cert = file('client.pem', 'CLIENT PEM');
+  const key = file('client.key', 'KEY PEM');
+
+  it('connects to Temporal with mutual TLS and an API key from the environment', () => {
+    const config = resolveConfig({ temporal: { address: 'ns.tmprl.cloud:7233', tls: { caFile: ca, certFile: cert, keyFile: key, serverName: 'ns.tmprl.cloud' }, apiKeyEnv: 'TEMPORAL_KEY' } }, { ...env, TEMPORAL_KEY: 'k-1' });
+    const options = temporalConnectOptions(config);
+    expect(options.address).toBe('ns.tmprl.cloud:7233');
+    expect(options.apiKey).toBe('k-1');
+    expect(options.tls?.serverNameOverride).toBe('ns.tmprl.cloud');
+    expect(options.tls?.serverRootCACertificate?.toString()).toBe('CA PEM');
+    expect([options.tls?.clientCertPair?.crt.toString(), options.tls?.clientCertPair?.key.toString()]).toEqual(['CLIENT PEM', 'KEY PEM']);
+    // Plain by default, as the local dev server speaks.
+    expect(temporalConnectOptions(resolveConfig({}, env))).toEqual({ address: '127.0.0.1:7233' });
+    expect(problemsOf({ temporal: { tls: { certFile: cert } } })).toEqual(['temporal.tls: mutual TLS needs both certFile and keyFile']);
+    expect(problemsOf({ temporal: { apiKeyEnv: 'TEMPORAL_KEY' } })).toEqual(['temporal.apiKeyEnv: environment variable TEMPORAL_KEY is not set']);
+  });
+
+  it('authenticates to NATS with a token or a creds file, over TLS when configured', () => {
+    const withToken = natsConnectOptions(resolveConfig({ nats: { tokenEnv: 'NATS_TOKEN', tls: { caFile: ca } } }, { ...env, NATS_TOKEN: 'n-1' }));
+    expect(withToken).toEqual({ servers: 'nats://127.0.0.1:4222', token: 'n-1', tls: { caFile: ca } });
+    const creds = file('ferry.creds', '-----BEGIN NATS USER JWT-----\neyJ0\n------END NATS USER JWT------\n');
+    expect(natsConnectOptions(resolveConfig({ nats: { credsFile: creds } }, env)).authenticator).toBeTypeOf('function');
+    expect(problemsOf({ nats: { tokenEnv: 'T', credsFile: creds } })).toEqual(['nats: give tokenEnv or credsFile, not both']);
+  });
+
+  it("puts Postgres's password from the environment into the URL, keeping sslmode", () => {
+    const config = resolveConfig({ postgresUrl: 'postgres://ferry@db.internal:5432/ferry?sslmode=verify-full&sslrootcert=/ca.pem', postgresPasswordEnv: 'PGPASS' }, { ...env, PGPASS: 'p@ss/w:rd' });
+    const url = new URL(config.postgresUrl);
+    expect([url.username, decodeURIComponent(url.password), url.host, url.searchParams.get('sslmode'), url.searchParams.get('sslrootcert')]).toEqual(['ferry', 'p@ss/w:rd', 'db.internal:5432', 'verify-full', '/ca.pem']);
   });
 });

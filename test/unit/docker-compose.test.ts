@@ -113,6 +113,33 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it("gives each Ferry process only the secrets its role uses, and the caches' PURGE to the worker only", () => {
+    const local = localEnv();
+    // What compose substitutes for ${NAME:?...} from --env-file stack/local.env.
+    const given = (name: string) =>
+      Object.fromEntries(Object.entries(environment(name)).map(([variable, value]) => [variable, value.replace(/^\$\{([A-Z0-9_]+):\?[^}]*\}$/, (_, from: string) => local[from] ?? '')]));
+    const config = JSON.parse(compose.configs['ferry-config']!.content);
+    const api = given('ferry-api');
+    expect(Object.keys(api).filter((variable) => /^FERRY_(S3|REGISTRY)_/.test(variable))).toEqual([]);
+    const apiConfig = resolveConfig(config, api, { role: 'api' });
+    expect(apiConfig.auth.tokens.map((token) => token.name)).toEqual(['ingest-eastus', 'ingest-westeurope', 'ingest-southeastasia', 'reader', 'admin']);
+    const worker = given('ferry-worker');
+    expect(Object.keys(worker).filter((variable) => /TOKEN_|READ_TOKEN|ADMIN_TOKEN/.test(variable))).toEqual([]);
+    const workerConfig = resolveConfig(config, worker, { role: 'worker' });
+    expect(workerConfig.regions.every((region) => region.s3.credentials !== null)).toBe(true);
+    // NATS and Postgres ask for the secrets Ferry's config names.
+    expect(workerConfig.nats.token).toBe(local.FERRY_NATS_TOKEN);
+    expect(service('nats').command).toContain('${FERRY_NATS_TOKEN:?pass --env-file stack/local.env}');
+    expect(decodeURIComponent(new URL(workerConfig.postgresUrl).password)).toBe(local.FERRY_POSTGRES_PASSWORD);
+    expect(environment('postgres').POSTGRES_PASSWORD).toBe('${FERRY_POSTGRES_PASSWORD:?pass --env-file stack/local.env}');
+    const address = (service('ferry-worker') as { networks?: { default?: { ipv4_address?: string } } }).networks?.default?.ipv4_address;
+    expect(address).toMatch(/^172\.30\.0\.\d+$/);
+    for (const region of LOCAL_REGIONS) {
+      const purgers = /\{\{PURGERS\}\}\|([^|]*)\|/.exec(service(`varnish-${region.name}`).command!.join(' '))![1]!;
+      expect(purgers.split(';').map((entry) => entry.trim()).filter(Boolean), `varnish-${region.name}`).toEqual(['"127.0.0.1"', `"${address}"`]);
+    }
+  });
+
   it('registers the search attributes declared in the workflow contract', () => {
     const registered = environment('temporal-setup').FERRY_SEARCH_ATTRIBUTES?.split(/\s+/);
     expect(registered).toEqual(searchAttributeFlags());
