@@ -16,6 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { holdTheStack, releaseTheStack } from '../support/processes';
 import { drawChart } from './chart';
 import { benchWorkDir, FERRY_API_PORT, notificationAddress, repoRoot } from './environment';
 import { NotificationRelay } from './relay';
@@ -75,6 +76,8 @@ const { scenarios, outDir, profile } = selectedScenarios();
 await mkdir(outDir, { recursive: true });
 // Idempotent and quick when the stack already runs; installs and starts it otherwise.
 execFileSync('bash', ['stack/stack.sh', 'up'], { cwd: repoRoot, stdio: 'inherit' });
+await holdTheStack('bench');
+process.once('exit', releaseTheStack);
 const relay = await NotificationRelay.start(notificationAddress(), `http://127.0.0.1:${FERRY_API_PORT}`).catch((error: NodeJS.ErrnoException) => {
   if (error.code !== 'EADDRINUSE') throw error;
   throw new Error(`port ${notificationAddress().port} is taken (a Ferry api from \`npm start\` or the stack tests?); the bench relays the registries' notifications there`);

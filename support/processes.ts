@@ -178,3 +178,48 @@ export async function stopProcesses(names: string[], signal: NodeJS.Signals = 'S
   for (const name of names) rmSync(pidFile(name), { force: true });
   return running.map(({ name }) => name);
 }
+
+const RUN_LOCK = `${RUN_DIR}/stack.lock`;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One stack test run or bench at a time on a checkout: both start Ferry
+ * workers on the same Temporal task queues, and a second test run would
+ * restart the first's api and worker and recreate its database under it. A
+ * later run waits for the earlier one; a lock whose process died is taken over.
+ */
+export async function holdTheStack(what: string): Promise<void> {
+  mkdirSync(RUN_DIR, { recursive: true });
+  let announced = false;
+  await waitUntil('the other run on the stack to finish', async () => {
+    try {
+      writeFileSync(RUN_LOCK, `${process.pid}\n`, { flag: 'wx' });
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = Number(readFileSync(RUN_LOCK, 'utf8').trim());
+    if (!Number.isInteger(holder) || !alive(holder)) rmSync(RUN_LOCK, { force: true });
+    else if (!announced) {
+      announced = true;
+      console.log(`${what}: another test run or bench (pid ${holder}) holds the stack; waiting for it to finish`);
+    }
+    return false;
+  }, 60 * 60_000);
+}
+
+export function releaseTheStack(): void {
+  try {
+    if (Number(readFileSync(RUN_LOCK, 'utf8').trim()) === process.pid) rmSync(RUN_LOCK, { force: true });
+  } catch {
+    // Not held.
+  }
+}

@@ -9,6 +9,7 @@ import { configSchema } from '../../domain/config';
 import { localTopology } from '../../stack/topology';
 import { recreateDatabase } from '../../store/databases';
 import { repoRoot, SCOPED_PREFIX, SCOPED_TOKEN, TEST_DATABASE, testConfigPath, WAITS_PER_TOKEN } from '../support/env';
+import { holdTheStack, releaseTheStack } from '../../support/processes';
 import { pidOf, portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
 
 /** Workflows an interrupted run left running would write into this run's fresh database. */
@@ -36,6 +37,7 @@ async function freshDatabase(): Promise<void> {
 }
 
 export async function setup(): Promise<void> {
+  await holdTheStack('stack test run');
   if (process.env.FERRY_SKIP_STACK_UP !== '1') {
     execFileSync('bash', ['stack/stack.sh', 'up'], { cwd: repoRoot, stdio: 'inherit' });
   }
@@ -57,4 +59,5 @@ export async function setup(): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await Promise.all([stopFerry('api'), stopFerry('worker')]);
+  releaseTheStack();
 }
