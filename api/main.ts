@@ -4,6 +4,7 @@ import pino from 'pino';
 import { loadConfig, temporalConnectOptions } from '../domain/config';
 import { EventFeed } from '../store/event-feed';
 import { EventStore } from '../store/event-store';
+import { BackgroundStarts } from './accept-event';
 import { createApiMetrics } from './metrics';
 import { ensureReconcileSchedule } from './schedules';
 import { buildServer } from './server';
@@ -20,7 +21,8 @@ feed.start();
 const connection = await Connection.connect(temporalConnectOptions(config));
 const temporal = new Client({ connection, namespace: config.temporal.namespace });
 await ensureReconcileSchedule(temporal, config);
-const app = await buildServer({ config, store, reads, temporal, logger, feed, metrics: createApiMetrics({ config, store: reads }) });
+const starts = new BackgroundStarts({ store, temporal, logger });
+const app = await buildServer({ config, store, reads, temporal, starts, logger, feed, metrics: createApiMetrics({ config, store: reads }) });
 await app.listen({ host: config.ingest.host, port: config.ingest.port });
 const stopSweeper = startSweeper({ config, store, temporal, logger });
 
@@ -28,6 +30,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     void stopSweeper()
       .then(() => app.close())
+      .then(() => starts.drain(5_000))
       .then(() => Promise.all([connection.close(), feed.close(), store.close(), reads.close()]))
       .then(() => process.exit(0));
   });

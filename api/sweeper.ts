@@ -1,7 +1,7 @@
 // Starts the workflows of recorded changes that have none. Ingest records a
-// change, then starts its workflow; when the start fails (Temporal down) the
-// registry is answered 503 and retries, but a registry that restarts drops
-// its queue, and an api that dies between record and start answers nobody.
+// change, answers, then starts its workflow in the background
+// (api/accept-event.ts); the start fails while Temporal is down, and an api
+// that dies between record and start starts nothing.
 // What was recorded stays marked in pending_starts (store/pending-starts.ts);
 // every `ingest.sweepSeconds` this starts the ones at least that old. A start
 // is idempotent (the workflow id is the change's), so several api processes
