@@ -13,7 +13,7 @@
 //
 //   npm run bench:waits [-- --waiters 1000 --pushes 100 --senders 3 --out DIR]
 //
-// Writes waits.json and waits.md to bench/results (or --out).
+// Writes waits.json and waits.md to bench/results/long-poll (or --out).
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -37,7 +37,8 @@ const PUSHES = Number(values.pushes);
  * per region's registry, each as fast as Ferry answers.
  */
 const INGEST_CONCURRENCY = Number(values.senders);
-const outDir = values.out ?? `${repoRoot}bench/results`;
+// Apart from the scenarios: bench/results/*.json are ScenarioResults (summary.md reads them all).
+const outDir = values.out ?? `${repoRoot}bench/results/long-poll`;
 
 interface IngestFigures {
   requests: number;
