@@ -35,7 +35,7 @@ export interface Descriptor {
   mediaType: string;
   digest: Digest;
   size: number;
-  /** Layers only: foreign / non-distributable, the source may not hold it (§4.5); the caller decides. */
+  /** Layers only: foreign / non-distributable, fetched by pullers from these URLs; registries need not hold it (§4.5). */
   urls?: string[];
   /** Index children only: the platform the child is for. */
   platform?: Platform;
@@ -65,9 +65,15 @@ export interface ManifestGraph {
   rootMediaType: ManifestMediaType;
   /** Post-order: every child before its parent, the root last. */
   manifests: ManifestNode[];
-  /** Config and layers of every image in the graph, each digest once, configs first. */
+  /** Config and layers of every image in the graph, each digest once, configs first; foreign layers not. */
   blobs: Descriptor[];
-  /** Sum of `blobs` sizes, including foreign layers the source may not hold. */
+  /**
+   * Foreign layers (`urls` given, e.g. Windows base layers), named by some
+   * image and held by no registry in the graph's own right: never copied or
+   * checked, so an image that names them replicates like any other.
+   */
+  foreignLayers: Descriptor[];
+  /** Sum of `blobs` sizes: the bytes a region receives. */
   totalBlobBytes: number;
 }
 
@@ -233,6 +239,8 @@ export async function resolveManifestGraph(
   const manifests: ManifestNode[] = [];
   const configs = new Map<Digest, Descriptor>();
   const layers = new Map<Digest, Descriptor>();
+  /** Digests some image names without `urls`: held by the source and copied. */
+  const plain = new Set<Digest>();
   const visited = new Set<Digest>();
 
   // Children are read one after another: the order of `manifests` stays
@@ -264,6 +272,7 @@ export async function resolveManifestGraph(
   }
 
   function addBlob(into: Map<Digest, Descriptor>, blob: Descriptor): void {
+    if (blob.urls === undefined) plain.add(blob.digest);
     if (configs.has(blob.digest) || layers.has(blob.digest)) return;
     into.set(blob.digest, blob);
     if (configs.size + layers.size > MAX_GRAPH_BLOBS) {
@@ -272,9 +281,12 @@ export async function resolveManifestGraph(
   }
 
   const rootMediaType = await visit(root, []);
-  const blobs = [...configs.values(), ...layers.values()];
+  const all = [...configs.values(), ...layers.values()];
+  // A digest some image names as a plain layer is copied, even if another names it foreign.
+  const blobs = all.filter((blob) => plain.has(blob.digest)).map(({ urls: _foreign, ...blob }) => blob);
+  const foreignLayers = all.filter((blob) => !plain.has(blob.digest));
   const totalBlobBytes = blobs.reduce((sum, blob) => sum + blob.size, 0);
-  return { root, rootMediaType, manifests, blobs, totalBlobBytes };
+  return { root, rootMediaType, manifests, blobs, foreignLayers, totalBlobBytes };
 }
 
 function parseWithContext(digest: Digest, bytes: Uint8Array): ParsedManifest {

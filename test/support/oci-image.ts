@@ -24,17 +24,22 @@ export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+/** A Windows base layer's type: pullers fetch it from its `urls`, registries do not hold it. */
+export const FOREIGN_LAYER = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
 
 export interface LayerSpec {
   /** Bytes of file content inside the tar; the blob is slightly larger (tar headers, gzip framing). */
   size: number;
   /** Same seed and size ⇒ same layer digest. Omit for a unique layer. */
   seed?: string;
+  /** A foreign layer (FOREIGN_LAYER, with this URL): in the layout, but no registry is given it. */
+  foreignUrl?: string;
 }
 
 export interface BlobRef {
   digest: string;
   size: number;
+  urls?: string[];
 }
 
 export interface Platform {
@@ -96,7 +101,7 @@ export async function buildImage(options: ImageOptions): Promise<OciImage> {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: OCI_CONFIG, ...config },
-    layers: layers.map((layer) => ({ mediaType: OCI_LAYER_GZIP, ...layer })),
+    layers: layers.map((layer) => ({ mediaType: layer.urls === undefined ? OCI_LAYER_GZIP : FOREIGN_LAYER, ...layer })),
   });
   await writeLayoutIndex(layoutDir, { mediaType: OCI_MANIFEST, ...manifest }, tag);
   return {
@@ -201,5 +206,5 @@ async function writeLayer(layoutDir: string, spec: LayerSpec): Promise<{ blob: B
   );
   const digest = `sha256:${blobHash.digest('hex')}`;
   await rename(temporary, blobPath(layoutDir, digest));
-  return { blob: { digest, size: blobSize }, diffId: `sha256:${tarHash.digest('hex')}` };
+  return { blob: { digest, size: blobSize, ...(spec.foreignUrl === undefined ? {} : { urls: [spec.foreignUrl] }) }, diffId: `sha256:${tarHash.digest('hex')}` };
 }

@@ -27,7 +27,8 @@ export async function writeImageBehindRegistry(config: ResolvedConfig, regionNam
   const repository = parseRepositoryName(repositoryName);
   const tag = parseTag(image.tag);
   const manifest = parseDigest(image.manifestDigest);
-  for (const blob of [{ digest: image.configDigest }, ...image.layers]) {
+  // A foreign layer is never uploaded: clients skip it, pullers fetch it from its URLs.
+  for (const blob of [{ digest: image.configDigest }, ...image.layers.filter((layer) => layer.urls === undefined)]) {
     const digest = parseDigest(blob.digest);
     if (damage && 'omit' in damage && damage.omit === digest) continue;
     const bytes = blobBytes(image, digest);

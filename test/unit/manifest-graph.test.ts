@@ -44,6 +44,22 @@ describe('resolveManifestGraph', () => {
     expect(graph.totalBlobBytes).toBe(667);
   });
 
+  it('leaves foreign layers out of the blobs it copies, unless another image names the same digest as a plain layer', async () => {
+    const FOREIGN = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
+    const config = { mediaType: OCI_CONFIG, digest: fakeDigest('config'), size: 10 };
+    const base = { mediaType: FOREIGN, digest: fakeDigest('windows base'), size: 5_000_000, urls: ['https://mcr.microsoft.com/v2/windows/servercore/blobs/x'] };
+    const shared = { mediaType: FOREIGN, digest: fakeDigest('shared'), size: 7, urls: ['https://example.com/shared'] };
+    const app = { mediaType: OCI_LAYER, digest: fakeDigest('app'), size: 20 };
+    const windows = encode({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [base, shared, app] });
+    const linux = encode({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, digest: fakeDigest('config 2') }, layers: [{ mediaType: OCI_LAYER, digest: shared.digest, size: 7 }] });
+    const both = indexOf([sha256(windows), sha256(linux)]);
+    const graph = await resolveManifestGraph(sha256(both), sourceStorage([windows, linux, both]).readManifest);
+    expect(graph.foreignLayers).toEqual([base]);
+    expect(graph.blobs.map((blob) => blob.digest)).toEqual([config.digest, fakeDigest('config 2'), shared.digest, app.digest]);
+    expect(graph.blobs.every((blob) => blob.urls === undefined)).toBe(true);
+    expect(graph.totalBlobBytes).toBe(10 + 10 + 7 + 20);
+  });
+
   it('lists a layer shared by two images once', async () => {
     const both = indexOf([digests.v1, digests.v2]);
     const graph = await resolveManifestGraph(sha256(both), sourceStorage([v1, v2, both]).readManifest);
