@@ -2,7 +2,7 @@
 // tag to spread as a replication of its own (its event id names the backfill
 // and the write, so a retried activity records nothing new).
 import { planBackfill, type BackfillItem, type BackfillPlan, type BackfillScope } from '../domain/backfill';
-import type { ResolvedConfig } from '../domain/config';
+import { replicatesInto, type ResolvedConfig } from '../domain/config';
 import type { EventStore } from '../store/event-store';
 import { recordObservation, type Recorded } from '../store/observations';
 import { storedTags } from './reconcile';
@@ -16,6 +16,8 @@ export function createBackfillActivities({ config, storages, store }: { config: 
         stored,
         config.regions.map((region) => region.name),
         scope,
+        // What the rules keep out of a region now is not backfilled there; what they let in since is.
+        (target, change) => replicatesInto(config, target, change),
       );
     },
 

@@ -59,7 +59,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   let document: object | undefined;
   app.get('/v1/openapi.json', { config: { access: 'public', doc: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3.1' } } } } }, async () => (document ??= openApi.build()));
   await app.register(async (scope) => ingestRoutes(scope, deps));
-  await app.register(async (scope) => statusRoutes(scope, { store: deps.reads }));
+  await app.register(async (scope) => statusRoutes(scope, { store: deps.reads, regions: deps.config.regions.map((region) => region.name) }));
   await app.register(async (scope) => waitRoutes(scope, deps));
   await app.register(async (scope) => metricsRoutes(scope, deps));
   await app.ready();

@@ -51,6 +51,11 @@ const replicationSchema = {
     outcome: { type: 'string', enum: ['pending', 'succeeded', 'partial', 'failed'] },
     finishedAt: { type: ['string', 'null'], format: 'date-time' },
     regions: { type: 'object', additionalProperties: regionStatusSchema },
+    notReplicatedInto: {
+      type: 'array',
+      items: { type: 'string' },
+      description: "configured regions this change is not replicated into: a replication rule or the region's sources keep it out (or the region was added since); a backfill brings it once they let it in",
+    },
   },
 };
 
@@ -113,7 +118,8 @@ function regionStatus(replication: ReplicationRow, row: RegionRow) {
   };
 }
 
-function replicationView(replication: ReplicationRow, regions: RegionRow[]) {
+function replicationView(replication: ReplicationRow, regions: RegionRow[], configured: readonly string[]) {
+  const targeted = new Set([replication.source_region, ...regions.map((row) => row.region)]);
   return {
     replicationId: Number(replication.id),
     kind: replication.kind,
@@ -126,10 +132,12 @@ function replicationView(replication: ReplicationRow, regions: RegionRow[]) {
     outcome: replication.outcome,
     finishedAt: replication.finished_at?.toISOString() ?? null,
     regions: Object.fromEntries(regions.map((row) => [row.region, regionStatus(replication, row)])),
+    notReplicatedInto: configured.filter((region) => !targeted.has(region)),
   };
 }
 
-export async function statusRoutes(app: FastifyInstance, { store }: { store: EventStore }): Promise<void> {
+/** `regions`: the configured regions' names. */
+export async function statusRoutes(app: FastifyInstance, { store, regions: configured }: { store: EventStore; regions: readonly string[] }): Promise<void> {
   app.get<{ Querystring: { repository: string; tag?: string; digest?: string } }>(
     '/v1/status',
     {
@@ -151,7 +159,7 @@ export async function statusRoutes(app: FastifyInstance, { store }: { store: Eve
       const reference: ImageReference = tag !== undefined ? { repository, tag: validated(() => parseTag(tag)) } : { repository, digest: validated(() => parseDigest(digest)) };
       const replication = await newestPushOf(store, reference);
       if (!replication) throw new ApiError(404, 'NOT_FOUND', `no push of ${formatImageReference(reference)} was observed`);
-      return replicationView(replication, (await regionsOf(store, [replication.id])).get(replication.id) ?? []);
+      return replicationView(replication, (await regionsOf(store, [replication.id])).get(replication.id) ?? [], configured);
     },
   );
 
@@ -176,7 +184,7 @@ export async function statusRoutes(app: FastifyInstance, { store }: { store: Eve
       const before = request.query.before ?? Number.MAX_SAFE_INTEGER;
       const found = await replicationsPage(store, { repository, state: state ?? null, region: region ?? null, before, limit, readable: readGrantOf(request).sqlFilter() });
       const regions = await regionsOf(store, found.map((row) => row.id));
-      const items = found.map((row) => replicationView(row, regions.get(row.id) ?? []));
+      const items = found.map((row) => replicationView(row, regions.get(row.id) ?? [], configured));
       const last = items.at(-1);
       const query = Object.entries({ ...request.query, before: last?.replicationId })
         .filter((entry) => entry[1] !== undefined)

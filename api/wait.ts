@@ -51,7 +51,7 @@ const waitQuery: ParameterSchema = {
 const regionProgressSchema = {
   type: 'object',
   properties: {
-    state: { type: 'string', enum: ['unobserved', 'pending', 'copying', 'replicated', 'superseded', 'failed'] },
+    state: { type: 'string', enum: ['unobserved', 'excluded', 'pending', 'copying', 'replicated', 'superseded', 'failed'] },
     replicationId: { type: ['integer', 'null'], description: 'the change whose progress this is: the newest push, or the change that superseded it here' },
     supersededBy: { type: ['integer', 'null'], description: 'with state superseded: the change holding the tag here, when known' },
     via: { type: 'array', items: { type: 'integer' }, description: 'pushes of the tag passed over here, each superseded by the next' },

@@ -30,11 +30,14 @@ export interface BackfillItem {
 export interface BackfillPlan {
   /** Oldest write first, the order the tags were pushed in. */
   items: BackfillItem[];
-  /** Tags every region asked already holds at the newest digest. */
+  /** Tags every region asked (that the rules let them into) already holds at the newest digest. */
   alreadyPresent: number;
 }
 
-export function planBackfill(stored: readonly StoredTag[], regions: readonly string[], scope: BackfillScope): BackfillPlan {
+/** Whether a tag written in `sourceRegion` may replicate into `target` (the regions' sources and the replication rules). */
+export type Admits = (target: string, change: { sourceRegion: string; repository: string; tag: string }) => boolean;
+
+export function planBackfill(stored: readonly StoredTag[], regions: readonly string[], scope: BackfillScope, admits: Admits = () => true): BackfillPlan {
   const byTag = new Map<string, StoredTag[]>();
   for (const entry of stored) {
     if (scope.repositories && !scope.repositories.includes(entry.repository)) continue;
@@ -47,7 +50,8 @@ export function planBackfill(stored: readonly StoredTag[], regions: readonly str
   for (const copies of byTag.values()) {
     const newest = copies.reduce((a, b) => (Date.parse(b.modifiedAt) > Date.parse(a.modifiedAt) || (b.modifiedAt === a.modifiedAt && b.region < a.region) ? b : a));
     const holds = (region: string) => copies.some((copy) => copy.region === region && copy.digest === newest.digest);
-    const targets = into.filter((region) => region !== newest.region && !holds(region));
+    const change = { sourceRegion: newest.region, repository: newest.repository, tag: newest.tag };
+    const targets = into.filter((region) => region !== newest.region && !holds(region) && admits(region, change));
     if (targets.length === 0) {
       alreadyPresent++;
       continue;

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { formatScope, parseScope, ScopeError, type ApiToken } from './auth';
+import { compileRule, ruleAdmits, RuleError } from './rules';
 import { REGION_QUEUE_PREFIX } from './workflow-contract';
 
 const regionName = z
@@ -157,6 +158,17 @@ export const configSchema = z
         tokensFile: z.string().min(1).optional(),
       })
       .prefault({}),
+    /** Ordered replication rules; the first matching a change decides its regions (domain/rules.ts). */
+    rules: z
+      .array(
+        z.object({
+          repository: z.string().min(1),
+          tag: z.string().min(1).optional(),
+          regions: z.array(regionName).min(1).optional(),
+          exclude: z.array(regionName).min(1).optional(),
+        }),
+      )
+      .default([]),
     replication: z
       .object({
         blobConcurrency: z.number().int().min(1).max(64).default(8),
@@ -219,6 +231,14 @@ export const configSchema = z
         }
       }),
     );
+    config.rules.forEach((rule, index) => {
+      try {
+        compileRule(rule, [...names]);
+      } catch (error) {
+        if (!(error instanceof RuleError)) throw error;
+        ctx.addIssue({ code: 'custom', path: ['rules', index, ...error.field.split('.')], message: error.message });
+      }
+    });
     const tls = config.temporal.tls;
     if (tls !== undefined && (tls.certFile === undefined) !== (tls.keyFile === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['temporal', 'tls'], message: 'mutual TLS needs both certFile and keyFile' });
@@ -449,6 +469,12 @@ export function regionByName(config: ResolvedConfig, name: string): RegionConfig
 /** Whether pushes to `source` replicate into `target` (regions[].sources). */
 export function receivesFrom(config: Pick<ResolvedConfig, 'regions'>, target: string, source: string): boolean {
   return target !== source && (config.regions.find((region) => region.name === target)?.sources.includes(source) ?? false);
+}
+
+/** Whether a change of `repository` and `tag` from `source` replicates into `target`: its sources and the rules say so. */
+export function replicatesInto(config: Pick<ResolvedConfig, 'regions' | 'rules'>, target: string, change: { sourceRegion: string; repository: string; tag: string | null }): boolean {
+  const names = config.regions.map((region) => region.name);
+  return receivesFrom(config, target, change.sourceRegion) && ruleAdmits(config.rules, names, change, target);
 }
 
 /** How a blob crosses from one region's storage into another's. */

@@ -9,7 +9,9 @@
 // waits for any push of that digest (a superseded push landed its digest). A region is done once Ferry announced it
 // replicated there (after its pull check and cache purge); the source region
 // of a push is done when the push is observed. Any asked region failing for
-// good fails the wait; it cannot fix itself.
+// good fails the wait; it cannot fix itself. Nor can a region the push does
+// not target (`excluded`: a replication rule or the region's sources keep it
+// out, or it was added since): only a backfill would bring the push there.
 
 export type RegionState = 'pending' | 'copying' | 'replicated' | 'superseded' | 'failed';
 
@@ -34,8 +36,8 @@ export interface PushRecord {
 }
 
 export interface RegionProgress {
-  /** `unobserved`: no push of the reference has been observed yet. */
-  state: RegionState | 'unobserved';
+  /** `unobserved`: no push of the reference has been observed yet; `excluded`: the push does not target the region. */
+  state: RegionState | 'unobserved' | 'excluded';
   replicationId: number | null;
   bytesDone: number;
   bytesTotal: number | null;
@@ -71,7 +73,7 @@ const UNOBSERVED: RegionProgress = {
 };
 
 /** How far along a region is, to pick the most advanced of several pushes of one digest. */
-const rank: Record<RegionProgress['state'], number> = { unobserved: 0, failed: 1, pending: 2, superseded: 2, copying: 3, replicated: 4 };
+const rank: Record<RegionProgress['state'], number> = { unobserved: 0, excluded: 1, failed: 2, pending: 3, superseded: 3, copying: 4, replicated: 5 };
 
 function progressOf(push: PushRecord, region: string): RegionProgress {
   const base = { replicationId: push.replicationId, bytesTotal: push.bytesTotal, supersededBy: null, via: [] };
@@ -79,8 +81,8 @@ function progressOf(push: PushRecord, region: string): RegionProgress {
     return { ...base, state: 'replicated', bytesDone: push.bytesTotal ?? 0, replicatedAt: push.observedAt, lagSeconds: 0, failure: null };
   }
   const row = push.regions[region];
-  // Not a target of this push (the region was added since): nothing will move it but a backfill.
-  if (!row) return { ...base, state: 'pending', bytesDone: 0, replicatedAt: null, lagSeconds: null, failure: null };
+  // Not a target of this push (kept out by a rule or the region's sources, or added since): nothing will move it but a backfill.
+  if (!row) return { ...base, state: 'excluded', bytesDone: 0, replicatedAt: null, lagSeconds: null, failure: `replication #${push.replicationId} is not replicated into ${region}` };
   const lagSeconds = row.replicatedAt === null ? null : (Date.parse(row.replicatedAt) - Date.parse(push.observedAt)) / 1000;
   const supersededBy = row.state === 'superseded' ? row.supersededBy : null;
   return { ...base, state: row.state, bytesDone: row.bytesDone, replicatedAt: row.replicatedAt, lagSeconds, failure: row.failure, supersededBy };
@@ -137,7 +139,7 @@ export function waitStatus(regions: readonly string[], pushes: readonly PushReco
     progress[region] = best;
   }
   const states = Object.values(progress).map((region) => region.state);
-  const state: WaitState = states.includes('failed') ? 'failed' : states.every((s) => s === 'replicated') ? 'replicated' : 'waiting';
+  const state: WaitState = states.includes('failed') || states.includes('excluded') ? 'failed' : states.every((s) => s === 'replicated') ? 'replicated' : 'waiting';
   return { state, regions: progress, version: fingerprint(JSON.stringify([state, progress])) };
 }
 
@@ -171,6 +173,8 @@ function describeProgress(progress: RegionProgress): string {
         : `superseded by replication #${progress.supersededBy}, which is not a push of the tag; waiting for a newer push`;
     case 'failed':
       return `failed: ${progress.failure}`;
+    case 'excluded':
+      return `not replicated here by rule: replication #${progress.replicationId} does not target this region (config rules, or the region's sources); a backfill brings it once they do`;
   }
 }
 

@@ -4,7 +4,7 @@
 // event id, and the request its workflow runs with. The event time is bounded
 // by Ferry's clock (domain/event-time.ts). A redelivery runs with what was
 // recorded the first time; the same id carrying other content is refused.
-import { receivesFrom, type ResolvedConfig } from '../domain/config';
+import { replicatesInto, type ResolvedConfig } from '../domain/config';
 import { boundedEventTime } from '../domain/event-time';
 import type { ReplicationRequest } from '../domain/workflow-contract';
 import type { EventStore } from './event-store';
@@ -43,7 +43,8 @@ export function contentDifferences(earlier: ReplicationObservedData, now: Observ
 
 /**
  * Records `observation`, to replicate into `targetRegions`: by default every
- * region that takes the source's pushes (regions[].sources), and never one that does not. With `sweep` (ingest), the change is also marked as
+ * region that takes the source's pushes (regions[].sources) and that the
+ * replication rules let the change into, and never another (domain/rules.ts). With `sweep` (ingest), the change is also marked as
  * waiting for its workflow until the caller started it; reconcile and backfill
  * start theirs as child workflows, in the workflow that recorded them.
  */
@@ -54,7 +55,7 @@ export async function recordObservation(
   targets = config.regions.map((region) => region.name),
   { sweep = false }: { sweep?: boolean } = {},
 ): Promise<Recorded> {
-  const targetRegions = targets.filter((target) => receivesFrom(config, target, observation.sourceRegion));
+  const targetRegions = targets.filter((target) => replicatesInto(config, target, observation));
   const time = boundedEventTime(observation.occurredAt, new Date(), config.ingest.maxClockSkewSeconds);
   const data: ReplicationObservedData = { ...observation, ...time, targetRegions };
   const appended = await store.transaction(async (sql) => {

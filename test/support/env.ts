@@ -14,6 +14,17 @@ export const SCOPED_TOKEN = 'team-scoped';
 export const SCOPED_PREFIX = 'it-team-scoped';
 /** The run's ingest.waits.maxWaitsPerToken: small, so a test can reach it. */
 export const WAITS_PER_TOKEN = 25;
+/**
+ * The run's replication rules (config `rules`), on prefixes no other test
+ * uses: the sandbox is kept out of southeastasia; release tags of prod go to
+ * westeurope only, its other tags everywhere.
+ */
+export const RULES_SANDBOX = 'it-rules-sandbox';
+export const RULES_PROD = 'it-rules-prod';
+export const TEST_RULES = [
+  { repository: `${RULES_SANDBOX}/**`, exclude: ['southeastasia'] },
+  { repository: `${RULES_PROD}/**`, tag: 'v[0-9]+', regions: ['westeurope'] },
+];
 
 export function localStackEnv(): Record<string, string> {
   return { ...localEnv(), ...(process.env as Record<string, string>), FERRY_CONFIG: testConfigPath };

@@ -92,8 +92,13 @@ describe('waitStatus', () => {
     expect(status.regions.westeurope).toMatchObject({ state: 'copying', replicationId: 12 });
   });
 
-  it('keeps waiting for a region the push does not target (added since)', () => {
-    expect(waitStatus(['newregion'], [push(2, { westeurope: region('replicated') })]).regions.newregion!.state).toBe('pending');
+  it('ends, failed, for a region the push does not target (a rule keeps it out, or added since), naming why', () => {
+    const status = waitStatus(['westeurope', 'southeastasia'], [push(2, { westeurope: region('replicated') })]);
+    expect([status.state, status.regions.southeastasia!.state]).toEqual(['failed', 'excluded']);
+    expect(describeRegions(status).join('\n')).toContain('southeastasia  not replicated here by rule: replication #2 does not target this region');
+    // A digest another push did bring there is replicated there.
+    const digest = waitStatus(['southeastasia'], [push(2, { westeurope: region('replicated') }), push(3, { southeastasia: region('replicated') })]);
+    expect(digest.state).toBe('replicated');
   });
 
   it('changes its version exactly when the status changes', () => {

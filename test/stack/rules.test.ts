@@ -1,0 +1,86 @@
+// Replication rules on the real stack: the run's config (TEST_RULES) keeps
+// the sandbox out of southeastasia and sends prod's release tags to
+// westeurope only. A push a rule keeps out of a region never lands there; a
+// wait on that region ends at once saying so instead of waiting forever;
+// and once the rules let it in, a backfill brings it.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ReplicationFailedError, waitForReplication } from '../../api/client';
+import { parseDigest, parseRepositoryName, type RepositoryName } from '../../domain/reference';
+import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
+import { localStackEnv, repoRoot, RULES_PROD, RULES_SANDBOX, testConfigPath } from '../support/env';
+import { localConfig, MessageCollector, tokenOf } from '../support/ferry';
+import { buildImage, type OciImage } from '../support/oci-image';
+import { startFerry, stopFerry } from '../support/processes';
+import { getManifest, skopeoPull } from '../support/registry';
+import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
+
+const config = localConfig();
+const apiUrl = `http://${config.ingest.host}:${config.ingest.port}`;
+const token = tokenOf(config, 'reader');
+const run = randomBytes(4).toString('hex');
+const sandbox = parseRepositoryName(`${RULES_SANDBOX}/app-${run}`);
+const collectors: Array<MessageCollector<OutcomeMessage>> = [];
+afterAll(() => Promise.all(collectors.map((collector) => collector.stop())));
+
+const registry = (region: string) => config.regions.find((candidate) => candidate.name === region)!.registryUrl;
+
+/** Pushes a new image as repository:tag into eastus; resolves with the image and the outcome Ferry announced. */
+async function push(repository: RepositoryName, tag: string): Promise<{ image: OciImage; outcome: OutcomeMessage }> {
+  const image = await buildImage({ layers: [{ size: 20_000 }], tag });
+  await writeImageBehindRegistry(config, 'eastus', repository, image, null);
+  const collector = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(repository, parseDigest(image.manifestDigest)));
+  collectors.push(collector);
+  expect((await notify(config, 'eastus', pushNotification(repository, image))).status).toBe(202);
+  const [message] = await collector.waitFor(1, 90_000);
+  return { image, outcome: message!.body };
+}
+
+describe('replication rules', () => {
+  it('keeps the sandbox out of southeastasia, and a wait there ends at once saying so', async () => {
+    const { outcome } = await push(sandbox, 'v1');
+    expect([outcome.succeeded, outcome.failed]).toEqual([['westeurope'], []]);
+    expect((await getManifest(registry('southeastasia'), sandbox, 'v1', 'HEAD')).status).toBe(404);
+    const status = await fetch(`${apiUrl}/v1/status?repository=${sandbox}&tag=v1`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await status.json()) as { regions: Record<string, unknown>; notReplicatedInto: string[] };
+    expect([Object.keys(body.regions), body.notReplicatedInto]).toEqual([['westeurope'], ['southeastasia']]);
+
+    const started = Date.now();
+    const refused = await waitForReplication(`${sandbox}:v1`, { regions: ['westeurope', 'southeastasia'], apiUrl, token, timeoutMs: 60_000 }).catch((error: Error) => error);
+    expect(refused).toBeInstanceOf(ReplicationFailedError);
+    expect((refused as ReplicationFailedError).status.regions.southeastasia!.state).toBe('excluded');
+    expect((refused as Error).message).toMatch(/southeastasia\s+not replicated here by rule/);
+    expect(Date.now() - started, 'answered at once, not at the timeout').toBeLessThan(10_000);
+    expect((await waitForReplication(`${sandbox}:v1`, { regions: ['westeurope'], apiUrl, token, timeoutMs: 30_000 })).state).toBe('replicated');
+  });
+
+  it("sends prod's release tags to westeurope only, and its other tags everywhere", async () => {
+    const prod = parseRepositoryName(`${RULES_PROD}/api-${run}`);
+    const release = await push(prod, 'v2');
+    expect(release.outcome.succeeded).toEqual(['westeurope']);
+    const latest = await push(prod, 'latest');
+    expect([...latest.outcome.succeeded].sort()).toEqual(['southeastasia', 'westeurope']);
+    expect(await skopeoPull(`docker://${new URL(registry('southeastasia')).host}/${prod}:latest`)).toBe(latest.image.manifestDigest);
+    expect((await getManifest(registry('southeastasia'), prod, 'v2', 'HEAD')).status).toBe(404);
+  });
+
+  it('backfills what the rules let in once they change', async () => {
+    // Backfills are planned by the worker: restart it with rules that no longer keep the sandbox out.
+    const changed = `${repoRoot}.stack/run/test-config-rules-changed.json`;
+    const current = JSON.parse(readFileSync(testConfigPath, 'utf8'));
+    writeFileSync(changed, JSON.stringify({ ...current, rules: current.rules.filter((rule: { repository: string }) => !rule.repository.startsWith(RULES_SANDBOX)) }));
+    await stopFerry('worker');
+    startFerry('worker', { FERRY_CONFIG: changed });
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/ferry.ts', 'backfill', '--repository', sandbox], { cwd: repoRoot, env: localStackEnv() });
+      expect(stdout).toContain('backfill: 1 of 1 tag(s) replicated, 0 failed');
+      expect(await skopeoPull(`docker://${new URL(registry('southeastasia')).host}/${sandbox}:v1`)).toMatch(/^sha256:/);
+    } finally {
+      await stopFerry('worker');
+      startFerry('worker');
+    }
+  });
+});
