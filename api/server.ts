@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Logger } from 'pino';
 import type { EventFeed } from '../store/event-feed';
 import type { EventStore } from '../store/event-store';
+import { adminRoutes } from './admin';
 import { installAuth } from './auth';
 import { ApiError, ingestRoutes, UNSUPPORTED_MEDIA_TYPE_MESSAGE } from './ingest';
 import { metricsRoutes, type ApiMetrics } from './metrics';
@@ -62,6 +63,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => statusRoutes(scope, { store: deps.reads, regions: deps.config.regions.map((region) => region.name) }));
   await app.register(async (scope) => waitRoutes(scope, deps));
   await app.register(async (scope) => metricsRoutes(scope, deps));
+  await app.register(async (scope) => adminRoutes(scope, deps));
   await app.ready();
   const undocumented = openApi.undocumented();
   if (undocumented.length > 0) throw new Error(`routes without a doc for /v1/openapi.json: ${undocumented.join(', ')}`);

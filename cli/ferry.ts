@@ -1,24 +1,25 @@
 // The `ferry` command line (npm run ferry -- <command>).
 //
-//   ferry reconcile [--repository R]...  compare every region's tags with the event store now, repair drift, print the report
+//   ferry reconcile [--repository R]...  compare every region's tags with the event store now, repair drift, print the report (cli/reconcile.ts)
 //   ferry projections verify             fold the event log into scratch tables and diff them with the live projections
 //   ferry projections rebuild            drop the projections and fold the whole event log again
 //   ferry backfill --repository R.. | --all [--to REGION]  replicate what the regions already hold (cli/backfill.ts)
 //   ferry wait REF --region R[,R]        until REF (repo:tag or repo@digest) is replicated in every region named (cli/wait.ts)
-//   ferry stuck [--older-than 10m]       running replications with no progress for that long: stuck regions, activity, attempt, last failure
+//   ferry stuck [--older-than 10m]       running replications with no progress for that long: stuck regions, activity, attempt, last failure (cli/stuck.ts)
 //   ferry dead-letters [--region R]      registry events Ferry acknowledged but could not read, with the reason (cli/dead-letters.ts)
-import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+//
+// stuck, reconcile and backfill talk to Temporal, or to Ferry's admin api with
+// --api URL (or FERRY_API_URL) and an admin token (cli/api-access.ts); then
+// they read no configuration, so an operator needs no database or Temporal access.
 import { loadConfig, type ResolvedConfig } from '../domain/config';
-import { CONTROL_TASK_QUEUE } from '../domain/workflow-contract';
 import { EventStore } from '../store/event-store';
-import type { reconcile } from '../workflows/index';
 import { BACKFILL_USAGE, backfillCommand } from './backfill';
 import { DEAD_LETTERS_USAGE, deadLettersCommand } from './dead-letters';
-import { stuckCommand } from './stuck';
+import { RECONCILE_USAGE, reconcileCommand } from './reconcile';
+import { STUCK_USAGE, stuckCommand } from './stuck';
 import { WAIT_USAGE, waitCommand } from './wait';
 
-const usage = `usage: ferry reconcile [--repository R]... | ferry projections verify|rebuild | ferry stuck [--older-than 10m] | ${WAIT_USAGE} | ${BACKFILL_USAGE} | ${DEAD_LETTERS_USAGE}`;
+const usage = `usage: ${RECONCILE_USAGE} | ferry projections verify|rebuild | ${STUCK_USAGE} | ${WAIT_USAGE} | ${BACKFILL_USAGE} | ${DEAD_LETTERS_USAGE}`;
 
 async function projections(config: ResolvedConfig, action: string | undefined): Promise<number> {
   const store = EventStore.connect(config.postgresUrl);
@@ -44,47 +45,30 @@ async function projections(config: ResolvedConfig, action: string | undefined): 
   }
 }
 
-async function reconcileNow(config: ResolvedConfig, args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { repository: { type: 'string', multiple: true } } });
-  const connection = await Connection.connect({ address: config.temporal.address });
-  try {
-    const temporal = new Client({ connection, namespace: config.temporal.namespace });
-    const report = await temporal.workflow.execute<typeof reconcile>('reconcile', {
-      workflowId: `reconcile (manual) ${new Date().toISOString()}`,
-      taskQueue: CONTROL_TASK_QUEUE,
-      args: [values.repository ? { repositories: values.repository } : {}],
-    });
-    console.log(`reconcile: ${report.drifts} drift(s) found`);
-    for (const repair of report.repaired) {
-      const what = repair.kind === 'push' ? `${repair.repository}:${repair.tag} → ${repair.digest}` : `delete ${repair.repository}:${repair.tag}`;
-      console.log(`  ${repair.region}: ${what} (replication #${repair.replicationId}, workflow "${repair.workflowId}")`);
-    }
-    return 0;
-  } finally {
-    await connection.close();
-  }
-}
-
 const [command, ...rest] = process.argv.slice(2);
-const config = loadConfig();
+/**
+ * Read when a command needs it: one that talks to the admin api reads none.
+ * The CLI touches no region's storage and needs no api token of its own: it resolves neither.
+ */
+const config = (): ResolvedConfig => loadConfig(process.env, 'cli');
 switch (command) {
   case 'projections':
-    process.exitCode = await projections(config, rest[0]);
+    process.exitCode = await projections(config(), rest[0]);
     break;
   case 'reconcile':
-    process.exitCode = await reconcileNow(config, rest);
+    process.exitCode = await reconcileCommand(rest, config);
     break;
   case 'backfill':
-    process.exitCode = await backfillCommand(config, rest);
+    process.exitCode = await backfillCommand(rest, config);
     break;
   case 'wait':
-    process.exitCode = await waitCommand(config, rest);
+    process.exitCode = await waitCommand(config(), rest);
     break;
   case 'stuck':
-    process.exitCode = await stuckCommand(config, rest);
+    process.exitCode = await stuckCommand(rest, config);
     break;
   case 'dead-letters':
-    process.exitCode = await deadLettersCommand(config, rest);
+    process.exitCode = await deadLettersCommand(config(), rest);
     break;
   default:
     console.error(usage);

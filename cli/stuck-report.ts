@@ -1,48 +1,10 @@
 // What `ferry stuck` prints: one block per stuck replication, then per stuck
 // region its pending activities (attempt, state, next retry, heartbeat
-// progress, last failure). The finding is in stuck.ts.
+// progress, last failure). The finding is in api/stuck-replications.ts.
+import type { StuckActivity, StuckReplication } from '../api/stuck-replications';
 import { shortDigest, type Digest } from '../domain/reference';
 import type { RegionProgress } from '../domain/workflow-contract';
-import { formatDuration } from './duration';
-
-export interface StuckActivity {
-  activityType: string;
-  /** The attempt running or waiting to run; above 1 means earlier attempts failed. */
-  attempt: number;
-  /** 0: retried without limit. */
-  maximumAttempts: number;
-  state: string;
-  lastFailure: string | null;
-  /** When the next attempt starts, while the activity backs off after a failure. */
-  nextRetryAt: Date | null;
-  /** A blob copy heartbeats after every part it uploads. */
-  lastHeartbeatAt: Date | null;
-  /** The region activity's last heartbeat details. */
-  progress: RegionProgress | null;
-}
-
-/** One part of a replication that is not moving: a region's child workflow, or the replication's own step. */
-export interface StuckRegion {
-  /** The target region, or `<source> (source)` / `control` for the replication's own activities. */
-  region: string;
-  workflowId: string;
-  phase: string | null;
-  lastProgressAt: Date | null;
-  activities: StuckActivity[];
-  /** Why nothing runs when no activity is pending (e.g. a workflow task no worker picks up). */
-  note: string | null;
-}
-
-export interface StuckReplication {
-  workflowId: string;
-  /** `repository:tag@digest`, `repository@digest` or `repository:tag` (a tag delete). */
-  reference: string;
-  phase: string | null;
-  pendingRegions: string[];
-  /** The latest progress of the replication or any of its running region workflows. */
-  lastProgressAt: Date | null;
-  regions: StuckRegion[];
-}
+import { formatDuration } from '../domain/duration';
 
 function ago(date: Date | null, now: Date): string {
   return date === null ? 'never' : `${formatDuration(now.getTime() - date.getTime())} ago (${date.toISOString()})`;

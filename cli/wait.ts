@@ -1,20 +1,19 @@
 // `ferry wait <repository>:<tag>|<repository>@<digest> --region R[,R…] [--timeout 5m] [--api URL] [--token-file F]`
 //
-// The read token comes from --token-file or FERRY_TOKEN (never an argument,
-// which every process on the machine could see). Exits 0 once the reference
-// is replicated in every region named, 1 when a region failed for good, 124
-// on timeout (as timeout(1) does), 2 on bad usage.
+// The read token comes from --token-file or FERRY_TOKEN (cli/api-access.ts).
+// Exits 0 once the reference is replicated in every region named, 1 when a
+// region failed for good, 124 on timeout (as timeout(1) does), 2 on bad usage.
 // On a terminal it redraws one progress line per region on stderr; otherwise
 // it is quiet but for the outcome.
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ReplicationFailedError, WaitRequestError, WaitTimeoutError, waitForReplication, type WaitResult } from '../api/client';
+import { ReplicationFailedError, WaitRequestError, WaitTimeoutError, waitForReplication, type ApiAccess, type WaitResult } from '../api/client';
 import type { ResolvedConfig } from '../domain/config';
 import { InvalidReferenceError } from '../domain/reference';
 import { describeRegions } from '../domain/wait';
-import { parseDuration } from './duration';
+import { API_OPTIONS, API_USAGE, apiAccessOf } from './api-access';
+import { parseDuration } from '../domain/duration';
 
-export const WAIT_USAGE = 'ferry wait <repository>:<tag>|<repository>@<digest> --region R[,R...] [--timeout 5m] [--api URL] [--token-file FILE] (or FERRY_TOKEN)';
+export const WAIT_USAGE = `ferry wait <repository>:<tag>|<repository>@<digest> --region R[,R...] [--timeout 5m] ${API_USAGE}`;
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -35,27 +34,25 @@ export async function waitCommand(config: ResolvedConfig, args: string[]): Promi
   let reference: string;
   let regions: string[];
   let timeoutMs: number;
-  let apiUrl: string;
-  let token: string | undefined;
+  let api: ApiAccess;
   try {
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
-      options: { region: { type: 'string', multiple: true }, timeout: { type: 'string', default: '5m' }, api: { type: 'string' }, 'token-file': { type: 'string' } },
+      options: { region: { type: 'string', multiple: true }, timeout: { type: 'string', default: '5m' }, ...API_OPTIONS },
     });
     if (positionals.length !== 1 || !values.region) throw new Error('give one reference and --region');
     reference = positionals[0]!;
     regions = values.region.flatMap((value) => value.split(',')).filter(Boolean);
     timeoutMs = parseDuration(values.timeout);
-    apiUrl = values.api ?? process.env.FERRY_API_URL ?? `http://${config.ingest.host}:${config.ingest.port}`;
-    token = values['token-file'] === undefined ? process.env.FERRY_TOKEN : readFileSync(values['token-file'], 'utf8').trim();
+    api = apiAccessOf(values, `http://${config.ingest.host}:${config.ingest.port}`);
   } catch (error) {
     console.error(`ferry wait: ${(error as Error).message}\nusage: ${WAIT_USAGE}`);
     return EXIT_USAGE;
   }
   const onProgress = process.stderr.isTTY ? terminalProgress(process.stderr) : undefined;
   try {
-    const status = await waitForReplication(reference, { regions, timeoutMs, apiUrl, token, onProgress });
+    const status = await waitForReplication(reference, { regions, timeoutMs, ...api, onProgress });
     if (!onProgress) console.log(`${status.reference}: replicated in ${regions.join(', ')}`);
     return 0;
   } catch (error) {

@@ -49,6 +49,11 @@ describe('the status API', () => {
       'GET /v1/status': { path: `/v1/status?repository=${repository}&tag=none`, status: 404, body: error('NOT_FOUND') },
       'GET /v1/replications': { path: '/v1/replications?limit=1', status: 200 },
       'GET /v1/replications/{id}/events': { path: '/v1/replications/999999999/events', status: 404, body: error('NOT_FOUND') },
+      // The admin routes refuse a read token before doing anything (test/stack/admin.test.ts runs them).
+      'GET /v1/admin/stuck': { path: '/v1/admin/stuck', status: 403, body: error('FORBIDDEN') },
+      'POST /v1/admin/reconcile': { path: '/v1/admin/reconcile', init: { method: 'POST', headers: reader }, status: 403, body: error('FORBIDDEN') },
+      'POST /v1/admin/backfill': { path: '/v1/admin/backfill', init: { method: 'POST', headers: reader }, status: 403, body: error('FORBIDDEN') },
+      'GET /v1/admin/runs': { path: '/v1/admin/runs?workflowId=none', status: 403, body: error('FORBIDDEN') },
     };
     const operations = Object.entries(document.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(([path, methods]) =>
       Object.entries(methods).map(([method, operation]) => ({ key: `${method.toUpperCase()} ${path}`, responses: Object.keys(operation.responses) })),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../cli/duration';
+import { formatDuration, parseDuration } from '../../domain/duration';
 import { parseDigest } from '../../domain/reference';
-import { formatStuckReport, stuckQuery, type StuckReplication } from '../../cli/stuck';
+import { stuckQuery, type StuckReplication } from '../../api/stuck-replications';
+import { formatStuckReport } from '../../cli/stuck-report';
 
 describe('parseDuration (ferry stuck --older-than)', () => {
   it.each([

@@ -1,4 +1,5 @@
-// Durations as operators type and read them: `90s`, `10m`, `1h30m`, `2d`.
+// Durations as operators type and read them: `90s`, `10m`, `1h30m`, `2d`; the
+// same in `ferry stuck --older-than`, `ferry wait --timeout` and the admin api.
 
 const units: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
