@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import { forEachLimited } from '../support/concurrency';
 import type { ByteBudget } from './byte-budget';
+import type { RegionLimits } from './region-limits';
 import { corruption, headSource, openSource, reportDuring, verifiedEtag, type CopyBlobInput, type CopyReporter } from './blob-source';
 import { hashInParts, readHashed } from './hashing';
 import type { SourceVerifications } from './source-verifications';
@@ -30,6 +31,8 @@ export interface CopyPathDeps {
   budget: ByteBudget;
   /** Source blobs this worker verified, shared between regions' copies. */
   verifications: SourceVerifications;
+  /** Each target region's byte rate, paced before every request that sends blob bytes. */
+  limits: RegionLimits;
 }
 
 /** Server-side part copies in flight for one blob. */
@@ -61,6 +64,7 @@ async function smallStreamedCopy(source: RegionStorage, target: RegionStorage, i
     const failure = corruption(input, hash, bytes);
     if (failure) throw failure;
     verification.verified(etag);
+    await deps.limits.pace(target.region.name, bytes, signal);
     await target.put(target.layout.blobData(input.digest), data, signal);
     reporter.progress({ uploadId: null, bytesDone: bytes });
     return bytes;
@@ -78,36 +82,34 @@ export async function streamedCopy(source: RegionStorage, target: RegionStorage,
   const { uploadId, parts: already } = await openUpload(target, key, reporter);
   reporter.progress({ uploadId, bytesDone: 0 });
 
-  const verification = deps.verifications.begin(source.region.name, input.digest);
-  try {
-    const { stream, etag } = await openSource(source, input, signal);
-    const completed: UploadedPart[] = [];
-    let bytesSent = 0;
-    let bytesDone = 0;
-    const { hash, bytes } = await hashInParts(stream, deps.partSize, deps.budget, async (part, partNumber) => {
-      const previous = already.get(partNumber);
-      // Reused only when its ETag is the MD5 of the bytes just read for it (S3's part ETag):
-      // an earlier attempt, or anyone, may have left other bytes of the same length there.
-      if (previous && previous.size === part.length && unquoted(previous.etag) === createHash('md5').update(part).digest('hex')) {
-        completed.push(previous);
-      } else {
-        completed.push(await target.uploadPart(key, uploadId, partNumber, part, signal));
-        bytesSent += part.length;
-      }
-      bytesDone += part.length;
-      reporter.progress({ uploadId, bytesDone });
-    });
-    const failure = corruption(input, hash, bytes);
-    if (failure) {
-      await target.abortUpload(key, uploadId);
-      throw failure;
+  // This read goes at the target's pace (a slow link, a byte cap): no other region's copy waits
+  // for it; its verdict is recorded once reached, for copies that come later.
+  const { stream, etag } = await openSource(source, input, signal);
+  const completed: UploadedPart[] = [];
+  let bytesSent = 0;
+  let bytesDone = 0;
+  const { hash, bytes } = await hashInParts(stream, deps.partSize, deps.budget, async (part, partNumber) => {
+    const previous = already.get(partNumber);
+    // Reused only when its ETag is the MD5 of the bytes just read for it (S3's part ETag):
+    // an earlier attempt, or anyone, may have left other bytes of the same length there.
+    if (previous && previous.size === part.length && unquoted(previous.etag) === createHash('md5').update(part).digest('hex')) {
+      completed.push(previous);
+    } else {
+      await deps.limits.pace(target.region.name, part.length, signal);
+      completed.push(await target.uploadPart(key, uploadId, partNumber, part, signal));
+      bytesSent += part.length;
     }
-    verification.verified(etag);
-    await target.completeUpload(key, uploadId, completed, signal);
-    return bytesSent;
-  } finally {
-    verification.abandoned();
+    bytesDone += part.length;
+    reporter.progress({ uploadId, bytesDone });
+  });
+  const failure = corruption(input, hash, bytes);
+  if (failure) {
+    await target.abortUpload(key, uploadId);
+    throw failure;
   }
+  deps.verifications.record(source.region.name, input.digest, etag);
+  await target.completeUpload(key, uploadId, completed, signal);
+  return bytesSent;
 }
 
 /** Part boundaries [start, end) for a server-side copy: at least 64 MiB, larger to stay within S3's part count. */
@@ -123,6 +125,7 @@ async function smallServerSideCopy(source: RegionStorage, target: RegionStorage,
   const signal = reporter.signal;
   const etag = await verifiedEtag(source, input, deps.verifications, (bytesDone) => reporter.progress({ uploadId: null, bytesDone }), signal);
   const sourceKey = source.layout.blobData(input.digest);
+  await deps.limits.pace(target.region.name, input.size, signal);
   await reportDuring(target.copyObject(target.layout.blobData(input.digest), { source, sourceKey, ifMatch: etag }, signal), reporter, {
     uploadId: null,
     bytesDone: input.size,
@@ -161,6 +164,7 @@ async function multipartServerSideCopy(source: RegionStorage, target: RegionStor
     copyPartRanges(input.size, deps.partSize),
     PART_COPIES_IN_FLIGHT,
     async ({ partNumber, start, end }, partSignal) => {
+      await deps.limits.pace(target.region.name, end - start, partSignal);
       completed.push(await target.copyPart(key, uploadId, partNumber, { source, sourceKey, ifMatch: etag, start, end }, partSignal));
       copied += end - start;
       report();

@@ -99,7 +99,14 @@ export function createBlobCopier({ storages, store, metrics, ...paths }: CopyDep
     } finally {
       clearInterval(keepAlive);
     }
-    return copies.run(key, () => copyOnce(input, reporter));
+    return copies.run(key, async () => {
+      const release = await paths.limits.copySlot(input.targetRegion, reporter.signal);
+      try {
+        return await copyOnce(input, reporter);
+      } finally {
+        release();
+      }
+    });
   };
 }
 

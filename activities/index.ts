@@ -7,6 +7,7 @@ import { createBackfillActivities } from './backfill';
 import { createBlobActivities, createBlobCopier } from './blobs';
 import { ByteBudget } from './byte-budget';
 import { createCachePurgeActivities } from './cache-purge';
+import { RegionLimits } from './region-limits';
 import { SourceVerifications } from './source-verifications';
 import { createManifestActivities } from './manifests';
 import type { WorkerMetrics } from './metrics';
@@ -28,7 +29,7 @@ export interface ActivityDeps {
 export function createActivities({ config, storages, store, announcer, metrics }: ActivityDeps) {
   const partBudget = new ByteBudget(config.replication.partBudgetBytes);
   const verifications = new SourceVerifications();
-  const copyBlob = createBlobCopier({ storages, store, partSize: config.replication.partSizeBytes, budget: partBudget, verifications, metrics });
+  const copyBlob = createBlobCopier({ storages, store, partSize: config.replication.partSizeBytes, budget: partBudget, verifications, limits: new RegionLimits(config.regions), metrics });
   const manifests = createManifestActivities({ storages, store });
   const tags = createTagActivities({ storages, store, awaitNotificationMs: config.replication.awaitNotificationSeconds * 1000 });
   const regions = new Map(config.regions.map((region) => [region.name, region]));

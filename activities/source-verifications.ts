@@ -1,13 +1,15 @@
 // Source blobs this worker has read and hashed, by (source region, digest):
-// the ETag of the object whose bytes hashed to the digest. A streamed copy
-// hashes its source as it uploads; a server-side copy of the same blob into
-// another region needs only that proof, because its CopyObject is conditioned
-// on the ETag (CopySourceIfMatch): the bytes copied are exactly the bytes
-// verified. So one read of a source blob feeds every streamed target and
-// authorises every server-side copy, instead of one read per region.
+// the ETag of the object whose bytes hashed to the digest. A server-side copy
+// of the blob into another region needs only that proof, because its
+// CopyObject is conditioned on the ETag (CopySourceIfMatch): the bytes copied
+// are exactly the bytes verified. So one read of a source blob authorises
+// every server-side copy, instead of one read per region.
 //
-// A verification in flight is waited for; one that failed (corrupt, missing,
-// aborted) is forgotten, so the next copy reads and judges for itself.
+// A verification in flight (`begin`: a read at full speed, for a server-side
+// copy or a blob of one part) is waited for; one that failed (corrupt,
+// missing, aborted) is forgotten, so the next copy reads and judges for
+// itself. A streamed multipart copy reads at its target's pace, so nobody
+// waits for it: it `record`s its verdict once reached.
 
 const DEFAULT_CAPACITY = 4096;
 
@@ -52,6 +54,11 @@ export class SourceVerifications {
       if (etag === null && this.entries.get(key) === entry) this.entries.delete(key);
     };
     return { verified: (etag) => finish(etag), abandoned: () => finish(null) };
+  }
+
+  /** A verdict reached by a read nobody waited for: kept for the copies that come later. */
+  record(region: string, digest: string, etag: string): void {
+    this.begin(region, digest).verified(etag);
   }
 
   /** The ETag no longer holds (the source object changed): verify again next time. */

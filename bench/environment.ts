@@ -36,9 +36,10 @@ export function notificationAddress(): { host: string; port: number } {
 /**
  * A fresh database and the configuration file every bench Ferry process reads:
  * the local stack, with the reconcile schedule off (its fresh event store knows
- * nothing of earlier runs' buckets) and the api behind the relay.
+ * nothing of earlier runs' buckets) and the api behind the relay; `overrides`
+ * replace top-level fields (a scenario's regions, say).
  */
-export async function prepareFerryConfig(): Promise<ResolvedConfig> {
+export async function prepareFerryConfig(overrides: Record<string, unknown> = {}): Promise<ResolvedConfig> {
   const postgresUrl = await recreateDatabase(configSchema.parse({}).postgresUrl, BENCH_DATABASE);
   await mkdir(benchWorkDir, { recursive: true });
   const config = {
@@ -46,6 +47,7 @@ export async function prepareFerryConfig(): Promise<ResolvedConfig> {
     ingest: { port: FERRY_API_PORT },
     reconcile: { scheduled: false },
     logLevel: 'warn',
+    ...overrides,
   };
   await writeFile(benchConfigPath, JSON.stringify(config, null, 2));
   return loadConfig(benchEnv());

@@ -41,6 +41,13 @@ const regionSchema = z.object({
   registryAuth: z.object({ usernameEnv: envVarName, passwordEnv: envVarName }).optional(),
   cachePurgeUrls: z.array(httpUrl).default([]),
   /**
+   * What one worker sends into this region at most, over all its work there:
+   * blob copies at once, and blob bytes per second (activities/region-limits.ts).
+   */
+  limits: z
+    .object({ blobCopies: z.number().int().min(1).max(256).optional(), bytesPerSecond: z.number().int().min(1024).optional() })
+    .optional(),
+  /**
    * The regions whose pushes reach this one; default every other region. A
    * worker serving this region's queue holds the S3 credentials of this
    * region and of these only.

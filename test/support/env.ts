@@ -17,13 +17,16 @@ export const WAITS_PER_TOKEN = 25;
 /**
  * The run's replication rules (config `rules`), on prefixes no other test
  * uses: the sandbox is kept out of southeastasia; release tags of prod go to
- * westeurope only, its other tags everywhere.
+ * westeurope only, its other tags everywhere; the far prefix goes to
+ * southeastasia only (test/stack/limits.test.ts).
  */
 export const RULES_SANDBOX = 'it-rules-sandbox';
 export const RULES_PROD = 'it-rules-prod';
+export const RULES_FAR_ONLY = 'it-rules-far';
 export const TEST_RULES = [
   { repository: `${RULES_SANDBOX}/**`, exclude: ['southeastasia'] },
   { repository: `${RULES_PROD}/**`, tag: 'v[0-9]+', regions: ['westeurope'] },
+  { repository: `${RULES_FAR_ONLY}/**`, regions: ['southeastasia'] },
 ];
 
 export function localStackEnv(): Record<string, string> {
