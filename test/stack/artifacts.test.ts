@@ -2,19 +2,31 @@
 // on the real stack. A Windows-style image names a foreign layer (`urls`):
 // its registry never receives that blob, pullers fetch it from the URL. Ferry
 // copies the image's other blobs and manifest, never looks for the foreign
-// one, and announces the image replicated in every region.
+// one, and announces the image replicated in every region. An OCI artifact
+// (artifactType, the empty config, a subject) attached to an image under a
+// cosign-style tag replicates like any manifest.
 import { afterAll, describe, expect, it } from 'vitest';
 import { RegionStorage } from '../../activities/storage';
-import { parseDigest, parseRepositoryName } from '../../domain/reference';
+import { parseDigest, parseRepositoryName, type RepositoryName } from '../../domain/reference';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
 import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
-import { buildImage } from '../support/oci-image';
+import { buildArtifact, buildImage, OCI_EMPTY, type OciImage } from '../support/oci-image';
 import { getManifest, registryFetch } from '../support/registry';
 import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
 
 const config = localConfig();
 const collectors: Array<MessageCollector<OutcomeMessage>> = [];
 afterAll(() => Promise.all(collectors.map((collector) => collector.stop())));
+
+/** Writes `image` into eastus behind its registry, notifies Ferry, and resolves with the outcome it announced. */
+async function pushAndReplicate(repository: RepositoryName, image: OciImage): Promise<OutcomeMessage> {
+  await writeImageBehindRegistry(config, 'eastus', repository, image, null);
+  const outcome = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(repository, parseDigest(image.manifestDigest)));
+  collectors.push(outcome);
+  expect((await notify(config, 'eastus', pushNotification(repository, image))).status).toBe(202);
+  const [message] = await outcome.waitFor(1, 90_000);
+  return message!.body;
+}
 
 describe('an image with a foreign layer', () => {
   it('replicates everywhere without the foreign blob, which no region is given', async () => {
@@ -26,14 +38,9 @@ describe('an image with a foreign layer', () => {
     });
     const [foreign, app] = image.layers;
     expect(foreign!.urls).toHaveLength(1);
-    await writeImageBehindRegistry(config, 'eastus', repository, image, null);
-    const outcome = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(repository, parseDigest(image.manifestDigest)));
-    collectors.push(outcome);
-    expect((await notify(config, 'eastus', pushNotification(repository, image))).status).toBe(202);
-
-    const [message] = await outcome.waitFor(1, 90_000);
-    expect(message!.body.failed).toEqual([]);
-    expect([...message!.body.succeeded].sort()).toEqual(['southeastasia', 'westeurope']);
+    const outcome = await pushAndReplicate(repository, image);
+    expect(outcome.failed).toEqual([]);
+    expect([...outcome.succeeded].sort()).toEqual(['southeastasia', 'westeurope']);
     for (const name of ['westeurope', 'southeastasia']) {
       const region = config.regions.find((candidate) => candidate.name === name)!;
       const manifest = await getManifest(region.registryUrl, repository, image.tag);
@@ -43,6 +50,27 @@ describe('an image with a foreign layer', () => {
       expect(layer.status, `${name}: the plain layer is served`).toBe(200);
       const storage = RegionStorage.connect(region);
       expect(await storage.head(storage.layout.blobData(parseDigest(foreign!.digest))), `${name}: no foreign blob`).toBeNull();
+    }
+  });
+});
+
+describe('an OCI artifact attached to an image', () => {
+  it('replicates with its empty config and subject, under the tag cosign gives a signature', async () => {
+    const repository = parseRepositoryName(uniqueRepository('signed'));
+    const image = await buildImage({ layers: [{ size: 10_000 }], tag: 'v1' });
+    expect((await pushAndReplicate(repository, image)).succeeded).toHaveLength(2);
+    const signature = await buildArtifact(image, { artifactType: 'application/vnd.dev.cosign.simplesigning.v1+json', payload: 'signed by eastus' });
+    expect(signature.tag).toBe(`${image.manifestDigest.replace(':', '-')}.sig`);
+    const outcome = await pushAndReplicate(repository, signature);
+    expect([[...outcome.succeeded].sort(), outcome.failed]).toEqual([['southeastasia', 'westeurope'], []]);
+    for (const name of ['westeurope', 'southeastasia']) {
+      const region = config.regions.find((candidate) => candidate.name === name)!;
+      const manifest = await getManifest(region.registryUrl, repository, signature.tag);
+      expect([manifest.status, manifest.digest], name).toEqual([200, signature.manifestDigest]);
+      const document = JSON.parse(manifest.body.toString());
+      expect([document.artifactType, document.config.mediaType, document.subject.digest], name).toEqual(['application/vnd.dev.cosign.simplesigning.v1+json', OCI_EMPTY, image.manifestDigest]);
+      const payload = await registryFetch(new URL(`/v2/${repository}/blobs/${signature.layers[0]!.digest}`, region.registryUrl).href);
+      expect(await payload.json(), name).toBe('signed by eastus');
     }
   });
 });

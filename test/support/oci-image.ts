@@ -117,6 +117,41 @@ export async function buildImage(options: ImageOptions): Promise<OciImage> {
   };
 }
 
+/** The OCI empty descriptor's content: the config of an artifact that has none (image-spec manifest.md). */
+export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
+
+/**
+ * An OCI artifact (image-spec 1.1): `artifactType`, the empty config, one
+ * payload blob, and a `subject` naming the image it is about, tagged as
+ * cosign tags a signature (`sha256-<hex>.sig`) unless `tag` says otherwise.
+ */
+export async function buildArtifact(subject: OciImage, options: { artifactType: string; payload: string; tag?: string }): Promise<OciImage> {
+  const layoutDir = await createLayout();
+  const tag = options.tag ?? `${subject.manifestDigest.replace(':', '-')}.sig`;
+  const config = await writeJsonBlob(layoutDir, {});
+  const payload = await writeJsonBlob(layoutDir, options.payload);
+  const manifest = await writeJsonBlob(layoutDir, {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType: options.artifactType,
+    config: { mediaType: OCI_EMPTY, ...config },
+    layers: [{ mediaType: options.artifactType, ...payload }],
+    subject: { mediaType: OCI_MANIFEST, digest: subject.manifestDigest, size: subject.manifestSize },
+  });
+  await writeLayoutIndex(layoutDir, { mediaType: OCI_MANIFEST, ...manifest }, tag);
+  return {
+    layoutDir,
+    tag,
+    reference: `oci:${layoutDir}:${tag}`,
+    manifestDigest: manifest.digest,
+    manifestSize: manifest.size,
+    configDigest: config.digest,
+    configSize: config.size,
+    layers: [payload],
+    platform: subject.platform,
+  };
+}
+
 /** Builds a multi-platform OCI index over `images`, in a new layout holding all of their blobs. */
 export async function buildIndex(images: OciImage[], options: { tag?: string } = {}): Promise<OciIndex> {
   const tag = options.tag ?? 'latest';
