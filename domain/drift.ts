@@ -38,9 +38,11 @@ const key = (region: string, repository: string, tag: string) => `${region}\u000
 export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledBefore: string): Drift[] {
   const settled = Date.parse(settledBefore);
   const storedByKey = new Map(stored.map((entry) => [key(entry.region, entry.repository, entry.tag), entry]));
+  // By key, so a scan is linear in the tags, not their product (5,000 tags × 3 regions each way).
+  const recordedByKey = new Map(recorded.map((entry) => [key(entry.region, entry.repository, entry.tag), entry]));
   const candidates: Drift[] = [];
   for (const entry of stored) {
-    const record = recorded.find((r) => r.region === entry.region && r.repository === entry.repository && r.tag === entry.tag);
+    const record = recordedByKey.get(key(entry.region, entry.repository, entry.tag));
     if (record?.digest === entry.digest || Date.parse(entry.modifiedAt) > settled) continue;
     candidates.push({ kind: 'push', region: entry.region, repository: entry.repository, tag: entry.tag, digest: entry.digest, occurredAt: entry.modifiedAt });
   }

@@ -33,4 +33,19 @@ describe('drift between storage and the event store', () => {
     expect(findDrift([], [recorded('eastus', a)], settled)).toEqual([{ kind: 'delete-tag', region: 'eastus', repository, tag, occurredAt: settled }]);
     expect(findDrift([], [recorded('eastus', null)], settled)).toEqual([]);
   });
+
+  it('finds the few drifts among 5,000 tags in three regions', () => {
+    const tags = Array.from({ length: 5_000 }, (_, index) => parseTag(`v${index}`));
+    const regions = ['eastus', 'westeurope', 'southeastasia'];
+    const storedTags = regions.flatMap((region) => tags.map((name): StoredTag => ({ ...stored(region), tag: name })));
+    const recordedTags = regions.flatMap((region) => tags.map((name): RecordedTag => ({ ...recorded(region), tag: name })));
+    // westeurope lost v17's notification; southeastasia's v4999 was deleted behind Ferry's back.
+    storedTags[5_000 + 17] = { ...storedTags[5_000 + 17]!, digest: b };
+    storedTags.pop();
+    expect(findDrift(storedTags, recordedTags, settled).map((drift) => [drift.kind, drift.region, drift.tag])).toEqual([
+      ['push', 'westeurope', 'v17'],
+      ['delete-tag', 'southeastasia', 'v4999'],
+    ]);
+  });
 });
+
