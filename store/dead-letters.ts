@@ -24,12 +24,27 @@ export interface StoredDeadLetter extends DeadLetter {
   receivedAt: Date;
 }
 
+/** How deep a dead letter keeps an event: events are a few levels deep, and one nested thousands deep overflows JSON.stringify. */
+const KEPT_DEPTH = 32;
+
+/** NUL, or a surrogate without its pair: text Postgres's JSON cannot hold. */
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** An unreadable event as a dead letter can keep it: UNSTORABLE_TEXT as U+FFFD, what is nested beyond KEPT_DEPTH left out. */
+function keepable(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.replace(UNSTORABLE_TEXT, '\ufffd');
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth === KEPT_DEPTH) return `(nested deeper than ${KEPT_DEPTH} levels: not kept)`;
+  if (Array.isArray(value)) return Array.from(value, (item) => keepable(item, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [keepable(key), keepable(item, depth + 1)]));
+}
+
 /** Keeps `letter`; a redelivery of one already kept (same region, format and event id) changes nothing. */
 export async function keepDeadLetter(sql: Sql, letter: DeadLetter): Promise<void> {
   await sql.query(
     `INSERT INTO dead_letters (source_region, format, event_id, code, reason, event) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (source_region, format, event_id) WHERE event_id IS NOT NULL DO NOTHING`,
-    [letter.sourceRegion, letter.format, letter.eventId, letter.code, letter.reason, JSON.stringify(letter.event ?? null)],
+    [letter.sourceRegion, letter.format, letter.eventId, letter.code, letter.reason, JSON.stringify(keepable(letter.event ?? null))],
   );
 }
 

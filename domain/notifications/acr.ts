@@ -5,7 +5,7 @@
 // acknowledged as ignored, so a registry never records a failed delivery for
 // an event Ferry has nothing to do for.
 import { NotificationError, type IgnoredEvent, type RegistryEvent } from './event';
-import { deleteFromTarget, isObject, manifestPush, objectField, requiredString, type Fields } from './fields';
+import { deleteFromTarget, isObject, manifestPush, objectField, requiredEventId, requiredString, type Fields } from './fields';
 
 export function parseAcrWebhook(body: unknown): RegistryEvent[] {
   if (!isObject(body)) throw new NotificationError('MALFORMED_ENVELOPE', 'the webhook body is not a JSON object');
@@ -13,7 +13,7 @@ export function parseAcrWebhook(body: unknown): RegistryEvent[] {
   const action = requiredString(event, 'action');
   switch (action) {
     case 'push':
-      return [manifestPush(event, requiredString(event, 'id'), objectField(event, 'target'))];
+      return [manifestPush(event, requiredEventId(event, 'id'), objectField(event, 'target'))];
     case 'delete':
       return [parseDelete(event)];
     // `ping` is the test event that the portal's "Ping" button and
@@ -42,7 +42,7 @@ function ignored(event: Fields, reason: string): IgnoredEvent {
 // sends none for a tag alone, but a tag is read if one ever comes. A delete
 // naming neither is a repository delete, which Ferry does not replicate.
 function parseDelete(event: Fields): RegistryEvent {
-  const eventId = requiredString(event, 'id');
+  const eventId = requiredEventId(event, 'id');
   return deleteFromTarget(event, eventId, objectField(event, 'target'), (repository) => ({
     kind: 'ignored',
     eventId,

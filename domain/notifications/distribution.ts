@@ -5,7 +5,7 @@
 // acknowledged as ignored, because a rejected event blocks the registry's
 // queue forever (§2.5).
 import { NotificationError, readEvent, type IngestedEvent, type RegistryEvent } from './event';
-import { deleteFromTarget, isObject, manifestPush, objectField, requiredString, type Fields } from './fields';
+import { deleteFromTarget, isObject, manifestPush, objectField, requiredEventId, requiredString, type Fields } from './fields';
 
 /** What Distribution puts in `target.mediaType` for every blob event. */
 const BLOB_MEDIA_TYPE = 'application/octet-stream';
@@ -35,7 +35,7 @@ export function readDistributionEnvelope(body: unknown): IngestedEvent[] {
 function parseEvent(value: unknown, index: number): RegistryEvent {
   if (!isObject(value)) throw new NotificationError('MALFORMED_ENVELOPE', `events[${index}] is not a JSON object`);
   const event: Fields = { value, field: (name) => `events[${index}].${name}` };
-  const eventId = requiredString(event, 'id');
+  const eventId = requiredEventId(event, 'id');
   const action = requiredString(event, 'action');
   switch (action) {
     case 'push':

@@ -65,6 +65,17 @@ export type IngestedEvent = RegistryEvent | UnreadableEvent;
 
 export type NotificationErrorCode = 'MALFORMED_ENVELOPE' | 'INVALID_FIELD' | 'INVALID_REFERENCE';
 
+/** The longest event id Ferry records: registries send UUIDs, and the id is part of keys Postgres indexes. */
+export const MAX_EVENT_ID_LENGTH = 256;
+
+/** A control character (Postgres text holds no NUL), or a surrogate without its pair (Postgres JSON holds none). */
+const UNRECORDABLE = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Whether `value` can be recorded as an event id: non-empty text, at most MAX_EVENT_ID_LENGTH characters, none UNRECORDABLE. */
+export function isEventId(value: unknown): value is string {
+  return typeof value === 'string' && value !== '' && value.length <= MAX_EVENT_ID_LENGTH && !UNRECORDABLE.test(value);
+}
+
 /** A notification that cannot be read; the message names the event and the field. */
 export class NotificationError extends Error {
   constructor(
@@ -83,6 +94,6 @@ export function readEvent(event: unknown, parse: () => RegistryEvent[]): Ingeste
   } catch (error) {
     if (!(error instanceof NotificationError)) throw error;
     const id = typeof event === 'object' && event !== null ? (event as { id?: unknown }).id : undefined;
-    return [{ kind: 'unreadable', eventId: typeof id === 'string' ? id : null, code: error.code, reason: error.message, event }];
+    return [{ kind: 'unreadable', eventId: isEventId(id) ? id : null, code: error.code, reason: error.message, event }];
   }
 }

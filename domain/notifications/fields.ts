@@ -6,12 +6,18 @@
 // No Node built-ins: workflow code imports domain/.
 import { isManifestMediaType } from '../manifest';
 import { InvalidReferenceError, parseDigest, parseRepositoryName, parseTag, type RepositoryName } from '../reference';
-import { NotificationError, type RegistryEvent } from './event';
+import { isEventId, MAX_EVENT_ID_LENGTH, NotificationError, type RegistryEvent } from './event';
 
 // RFC 3339 as Go, ACR and Harbor write it (fractional seconds or none, `Z` or
 // a numeric offset). Date.parse alone would also accept strings such as "1"
-// or "May 5".
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
+// or "May 5", and rolls a day that does not exist (February 30th) into the
+// next month.
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/i;
+
+/** The widest zone offset Postgres's timestamptz takes is ±15:59; no time zone is wider than ±14:00. */
+const MAX_OFFSET_HOURS = 15;
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 export type JsonObject = Record<string, unknown>;
 
@@ -104,9 +110,32 @@ function manifestSize(target: Fields): number {
   return size;
 }
 
+/** The event's id, recorded as the registry wrote it (isEventId). */
+export function requiredEventId(fields: Fields, name: string): string {
+  const value = requiredString(fields, name);
+  if (!isEventId(value)) {
+    throw new NotificationError('INVALID_FIELD', `${fields.field(name)} must be at most ${MAX_EVENT_ID_LENGTH} characters, with no control character or unpaired surrogate`);
+  }
+  return value;
+}
+
+/**
+ * Whether `value` is RFC 3339 naming an instant that exists: a real day from
+ * year 1 on (Postgres has no year 0), a clock up to 23:59:59, a zone offset up
+ * to ±15:59. Event times reach Postgres as written, to keep their precision.
+ */
+function isInstant(value: string): boolean {
+  const match = RFC3339.exec(value);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = match.slice(1).map((part) => Number(part ?? 0)) as [number, number, number, number, number, number, number, number];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  return year >= 1 && days !== undefined && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= MAX_OFFSET_HOURS && offsetMinutes <= 59;
+}
+
 export function timestamp(fields: Fields, name: string): string {
   const value = requiredString(fields, name);
-  if (!RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
+  if (!isInstant(value)) {
     throw new NotificationError('INVALID_FIELD', `${fields.field(name)} is not an RFC 3339 date: ${JSON.stringify(value)}`);
   }
   return value;

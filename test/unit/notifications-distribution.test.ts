@@ -141,6 +141,10 @@ describe('Distribution v3 notifications', () => {
     ]);
   });
 
+  it('reads a leap day, and an offset of ±15:59', () => {
+    expect(parseDistributionEnvelope(fixtureWith('0003.json', { timestamp: '2024-02-29T10:00:00.5+15:59' }))).toMatchObject([{ kind: 'push', occurredAt: '2024-02-29T10:00:00.5+15:59' }]);
+  });
+
   it('answers every event of a multi-event envelope, in order', () => {
     const body = { events: [...readFixture('0001.json').events, ...readFixture('0003.json').events, ...readFixture('0033.json').events] };
     expect(parseDistributionEnvelope(body).map((event) => event.kind)).toEqual(['ignored', 'push', 'delete-tag']);
@@ -193,6 +197,11 @@ describe('malformed notifications', () => {
     ['a timestamp that is not a date', fixtureWith('0003.json', { timestamp: 'yesterday' }), 'events[0].timestamp'],
     ['a timestamp Date.parse would guess at', fixtureWith('0003.json', { timestamp: '1' }), 'events[0].timestamp'],
     ['an impossible date', fixtureWith('0032.json', { timestamp: '2026-13-45T03:57:06Z' }), 'events[0].timestamp'],
+    ['a day Date.parse rolls into March', fixtureWith('0003.json', { timestamp: '2026-02-29T10:00:00Z' }), 'events[0].timestamp'],
+    ['year 0, which Postgres has not', fixtureWith('0032.json', { timestamp: '0000-01-01T00:00:00Z' }), 'events[0].timestamp'],
+    ['an offset beyond ±15:59', fixtureWith('0033.json', { timestamp: '2026-01-01T00:00:00-16:00' }), 'events[0].timestamp'],
+    ['an id with a NUL', fixtureWith('0003.json', { id: 'a\u0000b' }), 'events[0].id'],
+    ['an id of 257 characters', fixtureWith('0003.json', { id: 'i'.repeat(257) }), 'events[0].id'],
     ['a delete naming neither digest nor tag', fixtureWith('0033.json', {}, { tag: undefined }), 'events[0].target'],
   ])('rejects %s as INVALID_FIELD, naming the field', (_, body, text) => {
     expectNotificationError(body, 'INVALID_FIELD', text);
@@ -268,6 +277,12 @@ describe('readDistributionEnvelope (what ingest uses)', () => {
 
   it('reads an event that is not an object, or has no id, as unreadable with no id', () => {
     expect(readDistributionEnvelope({ events: [42] })).toMatchObject([{ kind: 'unreadable', eventId: null, code: 'MALFORMED_ENVELOPE' }]);
+  });
+
+  it('keeps no id Postgres could not record with an unreadable event', () => {
+    const event = (id: string) => fixtureWith('0003.json', { id }).events[0];
+    expect(readDistributionEnvelope({ events: [event('a\u0000b'), event('\ud800'), event('i'.repeat(257))] }).map((read) => read.kind === 'unreadable' && read.eventId)).toEqual([null, null, null]);
+    expect(readDistributionEnvelope({ events: [event('i'.repeat(256))] })).toMatchObject([{ kind: 'push', eventId: 'i'.repeat(256) }]);
   });
 
   it('still refuses what is not an envelope', () => {
