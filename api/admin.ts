@@ -24,7 +24,7 @@ import { parseDuration } from '../domain/duration';
 import { backfillScopeOf, controlRun, InvalidScopeError, outcomeOf, reconcileScopeOf, startBackfill, startReconcile, UnknownRegionError, type ControlRun } from './control-workflows';
 import { ApiError } from './ingest';
 import { errors } from './openapi';
-import { validated } from './status';
+import { finite, validated } from './status';
 import { stuckReport } from './stuck-replications';
 
 /** How long POST /v1/admin/reconcile holds its answer for the report: a reconcile of a few repositories takes seconds. */
@@ -256,7 +256,7 @@ export async function adminRoutes(app: FastifyInstance, { config, temporal }: Ad
     },
     async (request, reply) => {
       const { workflowId, wait } = request.query;
-      const run = await controlRun(temporal, workflowId, wait * 1000);
+      const run = await controlRun(temporal, workflowId, finite('wait', wait) * 1000);
       if (run === null) throw new ApiError(404, 'NOT_FOUND', `no reconcile or backfill has workflow id ${JSON.stringify(workflowId)}`);
       return answer(reply, run);
     },

@@ -73,7 +73,7 @@ const replicationsQuery: ParameterSchema = {
     state: { type: 'string', enum: REGION_STATES, description: 'only those with a region in this state' },
     region: { type: 'string', description: 'only those with this target region' },
     limit: { type: 'integer', minimum: 1, maximum: 500, default: 50, description: 'page size' },
-    before: { type: 'integer', minimum: 1, description: 'page cursor: replication id' },
+    before: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'page cursor: replication id' },
   },
 };
 
@@ -89,6 +89,15 @@ export function liveRegionState(row: RegionRow): { state: string; bytesDone: num
 export function readable(request: FastifyRequest, repository: RepositoryName): RepositoryName {
   if (!readGrantOf(request).covers(repository)) throw new ApiError(403, 'FORBIDDEN', `token "${request.token!.name}" may not read ${repository}`);
   return repository;
+}
+
+/**
+ * A number a route's schema admitted, refused unless finite: Ajv coerces "Infinity" and "1e999" to
+ * Infinity and then skips minimum and maximum (ajv-validator/ajv#2212, fastify/fastify#6718).
+ */
+export function finite(name: string, value: number): number {
+  if (!Number.isFinite(value)) throw new ApiError(400, 'INVALID_QUERY', `${name} must be a finite number`);
+  return value;
 }
 
 export function validated<T>(parse: () => T): T {
@@ -179,9 +188,12 @@ export async function statusRoutes(app: FastifyInstance, { store, regions: confi
       },
     },
     async (request) => {
-      const { state, region, limit } = request.query;
+      const { state, region } = request.query;
+      const limit = finite('limit', request.query.limit);
+      // Unknown here, as in /v1/wait, rather than a filter matching nothing: it is a mistake, and one Postgres may refuse (a NUL).
+      if (region !== undefined && !configured.includes(region)) throw new ApiError(400, 'UNKNOWN_REGION', `unknown region ${JSON.stringify(region)}; Ferry knows ${configured.join(', ')}`);
       const repository = request.query.repository === undefined ? null : readable(request, validated(() => parseRepositoryName(request.query.repository)));
-      const before = request.query.before ?? Number.MAX_SAFE_INTEGER;
+      const before = request.query.before === undefined ? Number.MAX_SAFE_INTEGER : finite('before', request.query.before);
       const found = await replicationsPage(store, { repository, state: state ?? null, region: region ?? null, before, limit, readable: readGrantOf(request).sqlFilter() });
       const regions = await regionsOf(store, found.map((row) => row.id));
       const items = found.map((row) => replicationView(row, regions.get(row.id) ?? [], configured));
@@ -196,11 +208,11 @@ export async function statusRoutes(app: FastifyInstance, { store, regions: confi
   app.get<{ Params: { id: number } }>(
     '/v1/replications/:id/events',
     {
-      schema: { params: { type: 'object', properties: { id: { type: 'integer', minimum: 1, description: 'the replication id' } }, required: ['id'] } },
+      schema: { params: { type: 'object', properties: { id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'the replication id' } }, required: ['id'] } },
       config: { access: 'read', doc: { summary: 'the event history of one replication', responses: { '200': { description: 'events in order' }, ...errors(400, 404) } } },
     },
     async (request) => {
-      const { id } = request.params;
+      const id = finite('id', request.params.id);
       // Another team's replication is answered like one that does not exist: ids are sequential, and walking them says nothing.
       const [replication] = await replicationsByIds(store, [String(id)]);
       const events = replication !== undefined && readGrantOf(request).covers(replication.repository) ? await store.eventsOf(id) : [];

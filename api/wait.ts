@@ -21,7 +21,7 @@ import type { ApiMetrics } from './metrics';
 import { RETRY_AFTER_SECONDS, TooManyWaitsError, WaitHub } from './wait-hub';
 import { newestPushOf, pushesOfDigest, regionsOf, replicationsByIds, type RegionRow, type ReplicationRow } from '../store/projection-reads';
 import { errors, type ParameterSchema } from './openapi';
-import { liveRegionState, readable, referenceQuery, validated } from './status';
+import { finite, liveRegionState, readable, referenceQuery, validated } from './status';
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 /** How many supersessions a tag wait follows in one region; more is a tag changing faster than anyone can wait on. */
@@ -88,7 +88,7 @@ function parseWaitQuery(config: ResolvedConfig, request: FastifyRequest<{ Querys
   if (regions.length === 0) throw new ApiError(400, 'INVALID_QUERY', `give regions, a comma-separated list of ${known.join(', ')}`);
   const unknown = regions.filter((region) => !known.includes(region));
   if (unknown.length > 0) throw new ApiError(400, 'UNKNOWN_REGION', `unknown region(s) ${unknown.join(', ')}; Ferry knows ${known.join(', ')}`);
-  return { reference, regions, timeoutMs: query.timeout * 1000 };
+  return { reference, regions, timeoutMs: finite('timeout', query.timeout) * 1000 };
 }
 
 /**

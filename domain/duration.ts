@@ -3,7 +3,10 @@
 
 const units: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Milliseconds of a duration written like `90s`, `10m`, `1h` or `1h30m`. */
+/** The longest duration anyone means: ten years. Beyond it no date can be computed from now. */
+const MAX_DAYS = 3650;
+
+/** Milliseconds of a duration written like `90s`, `10m`, `1h` or `1h30m`, up to ten years. */
 export function parseDuration(text: string): number {
   const trimmed = text.trim();
   if (!/^(\d+[smhd])+$/.test(trimmed)) {
@@ -11,6 +14,7 @@ export function parseDuration(text: string): number {
   }
   let total = 0;
   for (const [, amount, unit] of trimmed.matchAll(/(\d+)([smhd])/g)) total += Number(amount) * units[unit!]!;
+  if (!(total <= MAX_DAYS * units.d!)) throw new Error(`"${text}" is longer than ${MAX_DAYS} days`);
   return total;
 }
 

@@ -20,6 +20,10 @@ describe('parseDuration (ferry stuck --older-than)', () => {
   it.each(['', '10', 'm', '10x', '-5m', '1.5h', '10 m', '10min', 'h1'])('rejects %j with an example of what it accepts', (text) => {
     expect(() => parseDuration(text)).toThrow(/is not a duration: .*e\.g\. 90s, 10m, 1h/);
   });
+
+  it.each(['3651d', '100000000d', '99999999999999999999d', '3650d1s'])('refuses %j: longer than ten years, no date is that far', (text) => {
+    expect(() => parseDuration(text)).toThrow(/is longer than 3650 days/);
+  });
 });
 
 describe('formatDuration', () => {
