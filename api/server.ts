@@ -1,6 +1,7 @@
 // The HTTP API: one Fastify instance, route groups as plugins, one error shape
 // `{ error: { code, message } }` with a stable code and a human sentence.
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EventFeed } from '../store/event-feed';
 import type { EventStore } from '../store/event-store';
@@ -42,8 +43,24 @@ function asApiError(error: FastifyError | ApiError | Error): ApiError {
   return new ApiError(503, 'UNAVAILABLE', 'Ferry cannot record this right now; retry');
 }
 
+/** The error shape, for a connection Fastify never made a request of (headers too large, a malformed request line). */
+function clientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) return;
+  const [status, reason, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'the request headers are too large'] : [400, 'Bad Request', 'BAD_REQUEST', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
 export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: deps.config.ingest.maxBodyBytes });
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.config.ingest.maxBodyBytes,
+    // A URL the router cannot decode answers in the error shape too.
+    frameworkErrors: (error, _request, reply) => void (reply as FastifyReply).code(400).send({ error: { code: 'INVALID_URL', message: error.message } }),
+    clientErrorHandler: clientError,
+  });
+  app.setNotFoundHandler((request, reply) => void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }));
   app.setErrorHandler((error, request, reply) => {
     const apiError = asApiError(error as FastifyError);
     if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
