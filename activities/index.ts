@@ -39,7 +39,7 @@ export function createActivities({ config, storages, store, announcer, metrics }
   const announce = createAnnounceActivities({ announcer, store, metrics });
   return {
     ...createRegionReplicationActivities({ store, copyBlob, manifests, tags, pullCheck, caches, announce }),
-    ...createReconcileActivities({ config, storages, store }),
+    ...createReconcileActivities({ config, storages, store, metrics }),
     ...createBackfillActivities({ config, storages, store }),
     // announceOutcome, a local activity of replicateChange; announceRegion and the rest are the
     // per-step activities of replicatePush / replicateToRegion, registered until their executions drain.

@@ -36,6 +36,12 @@ export function createWorkerMetrics() {
       registers,
     }),
     activitiesInFlight: new Gauge({ name: 'ferry_activities_in_flight', help: 'Activities running in this worker', labelNames: ['activity'], registers }),
+    reconcileHalted: new Gauge({
+      name: 'ferry_reconcile_halted',
+      help: "1 while the last reconcile scan found too many of a region's tags gone (an emptied or wrong bucket) and did nothing from or into it",
+      labelNames: ['region'],
+      registers,
+    }),
   };
 }
 

@@ -2,11 +2,13 @@
 // and record each unobserved change as a replication of its own (the event id
 // names the drift, so a second scan of the same drift records nothing new).
 import type { ResolvedConfig } from '../domain/config';
-import { findDrift, type Drift, type RecordedTag, type StoredTag } from '../domain/drift';
+import { Context } from '@temporalio/activity';
+import { findDrift, type Drift, type RecordedTag, type Repair, type StoredTag } from '../domain/drift';
 import { parseRepositoryName, type Digest, type RepositoryName, type Tag } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
 import { recordedTags } from '../store/projection-reads';
 import { recordObservation, type Recorded } from '../store/observations';
+import type { WorkerMetrics } from './metrics';
 import type { RegionStorage, Storages } from './storage';
 
 async function listTags(storage: RegionStorage, prefix: string): Promise<StoredTag[]> {
@@ -34,27 +36,44 @@ export async function storedTags(storages: Storages, repositories?: readonly str
   return (await Promise.all([...storages.values()].map((storage) => storedTagsIn(storage, names)))).flat();
 }
 
-export function createReconcileActivities({ config, storages, store }: { config: ResolvedConfig; storages: Storages; store: EventStore }) {
+export function createReconcileActivities({ config, storages, store, metrics }: { config: ResolvedConfig; storages: Storages; store: EventStore; metrics: WorkerMetrics }) {
   return {
     async scanForDrift(scope: { repositories?: string[] }): Promise<Drift[]> {
       const inScope = (repository: string) => !scope.repositories || scope.repositories.includes(repository);
       const stored = await storedTags(storages, scope.repositories);
       const records: RecordedTag[] = (await recordedTags(store)).filter((row) => inScope(row.repository));
-      return findDrift(stored, records, new Date(Date.now() - config.reconcile.settleSeconds * 1000).toISOString());
+      const drifts = findDrift(stored, records, new Date(Date.now() - config.reconcile.settleSeconds * 1000).toISOString(), config.reconcile.haltShare);
+      const halted = new Set(drifts.flatMap((drift) => (drift.kind === 'halted' ? [drift.region] : [])));
+      for (const region of storages.keys()) metrics.reconcileHalted.set({ region }, halted.has(region) ? 1 : 0);
+      for (const drift of drifts) {
+        if (drift.kind !== 'halted') continue;
+        Context.current().log.error(
+          `reconcile halted for ${drift.region}: ${drift.missing} of its ${drift.recorded} recorded tags are gone from its storage (an emptied or wrong bucket?); nothing is replicated from or into it until that is fixed`,
+          { region: drift.region, missing: drift.missing, recorded: drift.recorded },
+        );
+      }
+      return drifts;
     },
 
-    async recordDrift(drift: Drift): Promise<Recorded> {
-      const digest = drift.kind === 'push' ? drift.digest : null;
-      return recordObservation(store, config, {
-        kind: drift.kind,
-        sourceRegion: drift.region,
-        repository: drift.repository,
-        tag: drift.tag,
-        digest,
-        mediaType: null,
-        eventId: `reconcile:${drift.region}:${drift.repository}:${drift.tag}:${digest ?? 'deleted'}:${drift.occurredAt}`,
-        occurredAt: drift.occurredAt,
-      });
+    async recordDrift(drift: Repair): Promise<Recorded> {
+      const digest = drift.kind === 'delete-tag' ? null : drift.digest;
+      const refill = drift.kind === 'refill' ? `refill:${drift.target}:` : '';
+      return recordObservation(
+        store,
+        config,
+        {
+          kind: drift.kind === 'delete-tag' ? 'delete-tag' : 'push',
+          sourceRegion: drift.region,
+          repository: drift.repository,
+          tag: drift.tag,
+          digest,
+          mediaType: null,
+          eventId: `reconcile:${refill}${drift.region}:${drift.repository}:${drift.tag}:${digest ?? 'deleted'}:${drift.occurredAt}`,
+          occurredAt: drift.occurredAt,
+        },
+        // A refill goes only where the tag was lost.
+        drift.kind === 'refill' ? [drift.target] : undefined,
+      );
     },
   };
 }

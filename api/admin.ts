@@ -100,8 +100,9 @@ const reconcileReportSchema = {
     drifts: { type: 'integer', description: 'tags whose regions disagreed with the event store' },
     repaired: listOf(
       {
-        kind: { type: 'string', enum: ['push', 'delete-tag'] },
-        region: { type: 'string', description: 'the region whose tag Ferry had not heard of' },
+        kind: { type: 'string', enum: ['push', 'refill', 'delete-tag'] },
+        region: { type: 'string', description: 'push: the region whose tag Ferry had not heard of; refill: the region copied from' },
+        target: { type: 'string', description: 'refill: the region that lost the tag' },
         repository: { type: 'string' },
         tag: { type: 'string' },
         digest: { type: 'string', description: 'with kind push' },
@@ -110,6 +111,10 @@ const reconcileReportSchema = {
         workflowId: { type: 'string' },
       },
       'one replication started per drift',
+    ),
+    halted: listOf(
+      { region: { type: 'string' }, missing: { type: 'integer' }, recorded: { type: 'integer' } },
+      'regions whose tags mostly vanished (reconcile.haltShare): nothing was done from or into them',
     ),
   },
 };

@@ -31,10 +31,19 @@ function printRun(run: ControlRun<'reconcile'>): number {
   }
   console.log(`reconcile: ${run.report.drifts} drift(s) found`);
   for (const repair of run.report.repaired) {
-    const what = repair.kind === 'push' ? `${repair.repository}:${repair.tag} → ${repair.digest}` : `delete ${repair.repository}:${repair.tag}`;
+    const what =
+      repair.kind === 'push'
+        ? `${repair.repository}:${repair.tag} → ${repair.digest}`
+        : repair.kind === 'refill'
+          ? `${repair.repository}:${repair.tag} → ${repair.digest}, back into ${repair.target}, which lost it`
+          : `delete ${repair.repository}:${repair.tag}`;
     console.log(`  ${repair.region}: ${what} (replication #${repair.replicationId}, workflow "${repair.workflowId}")`);
   }
-  return 0;
+  for (const halt of run.report.halted ?? []) {
+    console.log(`  ${halt.region}: HALTED, ${halt.missing} of its ${halt.recorded} recorded tags are gone from its storage (an emptied or wrong bucket?); nothing replicated from or into it`);
+  }
+  // Halted regions need an operator: a non-zero exit says so to a script.
+  return (run.report.halted ?? []).length === 0 ? 0 : 3;
 }
 
 export async function reconcileCommand(args: string[], config: () => ResolvedConfig): Promise<number> {

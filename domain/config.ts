@@ -204,6 +204,12 @@ export const configSchema = z
         settleSeconds: z.number().int().min(0).default(60),
         /** Off for test runs, whose fresh event store knows nothing of earlier runs' buckets. */
         scheduled: z.boolean().default(true),
+        /**
+         * More than this share of a region's recorded tags gone from its
+         * storage at once (an emptied or wrong bucket) halts reconcile for
+         * that region instead of refilling it (domain/drift.ts).
+         */
+        haltShare: z.number().min(0).max(1).default(0.25),
       })
       .prefault({}),
     worker: z

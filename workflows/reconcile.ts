@@ -4,7 +4,7 @@
 // replication workflow, left running on its own.
 import { ParentClosePolicy, patched, proxyActivities, startChild } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
-import type { Drift } from '../domain/drift';
+import type { Drift, Repair } from '../domain/drift';
 import { CONTROL_TASK_QUEUE, replicationStartOptions } from '../domain/workflow-contract';
 import { ONE_ACTIVITY_PER_REGION } from './patches';
 import { replicatePush } from './replicate';
@@ -18,7 +18,9 @@ const control = proxyActivities<Activities>({
 
 export interface ReconcileReport {
   drifts: number;
-  repaired: Array<Drift & { replicationId: number; workflowId: string }>;
+  repaired: Array<Repair & { replicationId: number; workflowId: string }>;
+  /** Regions whose tags mostly vanished: nothing was done from or into them (absent from reports before it existed). */
+  halted?: Array<Extract<Drift, { kind: 'halted' }>>;
 }
 
 export interface ReconcileScope {
@@ -27,7 +29,9 @@ export interface ReconcileScope {
 }
 
 export async function reconcile(scope: ReconcileScope = {}): Promise<ReconcileReport> {
-  const drifts = await control.scanForDrift(scope);
+  const found = await control.scanForDrift(scope);
+  const halted = found.flatMap((drift) => (drift.kind === 'halted' ? [drift] : []));
+  const drifts = found.flatMap((drift) => (drift.kind === 'halted' ? [] : [drift]));
   const repaired: ReconcileReport['repaired'] = [];
   for (const drift of drifts) {
     const { request, duplicate } = await control.recordDrift(drift);
@@ -42,5 +46,5 @@ export async function reconcile(scope: ReconcileScope = {}): Promise<ReconcileRe
     }
     repaired.push({ ...drift, replicationId: request.replicationId, workflowId: options.workflowId });
   }
-  return { drifts: drifts.length, repaired };
+  return { drifts: drifts.length, repaired, ...(halted.length === 0 ? {} : { halted }) };
 }

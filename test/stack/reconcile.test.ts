@@ -1,14 +1,19 @@
 // A registry restart loses its queued notifications (Distribution keeps them
 // in memory). Reconcile finds the tag Ferry never heard of and replicates it.
+// A region that lost a tag gets it back from the others, never a delete for
+// them; a region whose tags mostly vanished (an emptied bucket) halts
+// reconcile for that region instead.
 import { execFileSync } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../../api/schedules';
-import { parseDigest, parseRepositoryName } from '../../domain/reference';
+import { parseDigest, parseRepositoryName, parseTag, type RepositoryName } from '../../domain/reference';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
 import { localStackEnv, repoRoot } from '../support/env';
 import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { RegionStorage } from '../../activities/storage';
 import { buildImage } from '../support/oci-image';
+import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
 import { portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
 import { skopeoCopy, skopeoPull } from '../support/registry';
 import { temporalConnectOptions } from '../../domain/config';
@@ -58,6 +63,75 @@ describe('reconcile', () => {
     } finally {
       await outcome.stop();
     }
+  });
+});
+
+/** Pushes tags v1..vN of new images into eastus through Ferry; resolves once each is replicated everywhere. */
+async function replicatedTags(repository: RepositoryName, count: number): Promise<string[]> {
+  return Promise.all(
+    Array.from({ length: count }, async (_, index) => {
+      const image = await buildImage({ layers: [{ size: 8_000 }], tag: `v${index + 1}` });
+      await writeImageBehindRegistry(config, 'eastus', repository, image, null);
+      const outcome = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(repository, parseDigest(image.manifestDigest)));
+      try {
+        expect((await notify(config, 'eastus', pushNotification(repository, image))).status).toBe(202);
+        const [result] = await outcome.waitFor(1, 90_000);
+        expect(result!.body.succeeded).toHaveLength(2);
+      } finally {
+        await outcome.stop();
+      }
+      return image.manifestDigest;
+    }),
+  );
+}
+
+/** `ferry reconcile --repository R` after the settle time: its output and exit code. */
+async function reconcileRepository(repository: string): Promise<{ code: number; output: string }> {
+  await new Promise((resolve) => setTimeout(resolve, config.reconcile.settleSeconds * 1000 + 500));
+  try {
+    return { code: 0, output: ferry('reconcile', '--repository', repository) };
+  } catch (error) {
+    const failed = error as { status: number; stdout: string };
+    return { code: failed.status, output: failed.stdout };
+  }
+}
+
+const storage = (name: string) => RegionStorage.connect(config.regions.find((region) => region.name === name)!);
+const tagCount = async (repository: string) =>
+  Number((await store.pool.query<{ n: string }>(`SELECT count(*) AS n FROM events WHERE type = 'ReplicationObserved' AND data->>'repository' = $1`, [repository])).rows[0]!.n);
+
+describe('a region that lost tags', () => {
+  it('gets a lost tag back from the others, never a delete for them', async () => {
+    const repository = parseRepositoryName(uniqueRepository('lost-tag'));
+    const [v1] = await replicatedTags(repository, 3);
+    const westeurope = storage('westeurope');
+    await westeurope.deletePrefix(westeurope.layout.tagPrefix(repository, parseTag('v1')));
+    const { code, output } = await reconcileRepository(repository);
+    expect([code, output]).toEqual([0, expect.stringContaining(`eastus: ${repository}:v1 → ${v1}, back into westeurope, which lost it`)]);
+    const refill = await store.pool.query<{ data: { targetRegions: string[]; kind: string } }>(
+      `SELECT data FROM events WHERE type = 'ReplicationObserved' AND data->>'repository' = $1 AND data->>'eventId' LIKE 'reconcile:%'`,
+      [repository],
+    );
+    expect(refill.rows.map((row) => [row.data.kind, row.data.targetRegions])).toEqual([['push', ['westeurope']]]);
+    await waitUntil('westeurope serving v1 again', async () => (await skopeoPull(`docker://127.0.0.1:5002/${repository}:v1`).catch(() => null)) === v1, 60_000);
+    for (const port of [5001, 5003]) expect(await skopeoPull(`docker://127.0.0.1:${port}/${repository}:v1`)).toBe(v1);
+  });
+
+  it('halts reconcile for a region whose tags mostly vanished, and says so', async () => {
+    const repository = parseRepositoryName(uniqueRepository('emptied'));
+    const digests = await replicatedTags(repository, 3);
+    const southeastasia = storage('southeastasia');
+    await southeastasia.deletePrefix(southeastasia.layout.tagsPrefix(repository));
+    const before = await tagCount(repository);
+    const { code, output } = await reconcileRepository(repository);
+    expect(code, output).toBe(3);
+    expect(output).toContain('southeastasia: HALTED, 3 of its 3 recorded tags are gone from its storage');
+    expect(await tagCount(repository), 'nothing recorded').toBe(before);
+    // Nothing was deleted anywhere, nor written into southeastasia.
+    for (const [index, digest] of digests.entries()) expect(await skopeoPull(`docker://127.0.0.1:5002/${repository}:v${index + 1}`)).toBe(digest);
+    expect(await southeastasia.head(southeastasia.layout.tagCurrentLink(repository, parseTag('v1')))).toBeNull();
+    const metrics = await (await fetch(`http://${config.worker.metrics.host}:${config.worker.metrics.port}/metrics`)).text();
+    expect(metrics).toContain('ferry_reconcile_halted{region="southeastasia"} 1');
   });
 });
 

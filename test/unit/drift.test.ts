@@ -29,9 +29,29 @@ describe('drift between storage and the event store', () => {
     expect(drifts.map((drift) => drift.region)).toEqual(['westeurope']);
   });
 
-  it('is a tag delete when a recorded tag vanished from its region', () => {
-    expect(findDrift([], [recorded('eastus', a)], settled)).toEqual([{ kind: 'delete-tag', region: 'eastus', repository, tag, occurredAt: settled }]);
+  it('refills a region that lost a tag from a region that holds it, and never deletes it elsewhere', () => {
+    const drifts = findDrift([stored('eastus'), stored('westeurope', a, '2026-01-01T11:30:00Z')], ['eastus', 'westeurope', 'southeastasia'].map((region) => recorded(region)), settled);
+    expect(drifts).toEqual([{ kind: 'refill', region: 'westeurope', target: 'southeastasia', repository, tag, digest: a, occurredAt: '2026-01-01T11:30:00Z' }]);
+    // Gone everywhere, or recorded as deleted: nothing to refill from, and nothing to do.
+    expect(findDrift([], [recorded('eastus', a), recorded('westeurope', a)], settled)).toEqual([]);
     expect(findDrift([], [recorded('eastus', null)], settled)).toEqual([]);
+  });
+
+  it('leaves a refill to a push of the same tag, which reaches the region that lost it', () => {
+    const drifts = findDrift([stored('eastus', b, '2026-01-01T11:30:00Z')], [recorded('eastus', a), recorded('westeurope', a)], settled);
+    expect(drifts.map((drift) => drift.kind)).toEqual(['push']);
+  });
+
+  it('halts a region that lost more than the allowed share of its tags, doing nothing from or into it', () => {
+    const tags = ['v1', 'v2', 'v3', 'v4'].map(parseTag);
+    const everywhere = (region: string) => tags.map((name) => ({ ...stored(region), tag: name }));
+    const records = ['eastus', 'westeurope'].flatMap((region) => tags.map((name) => ({ ...recorded(region), tag: name })));
+    // westeurope's bucket came back empty but for v4, which it now holds at another digest.
+    const drifts = findDrift([...everywhere('eastus'), { ...stored('westeurope', b), tag: tags[3]! }], records, settled, 0.25);
+    expect(drifts).toEqual([{ kind: 'halted', region: 'westeurope', missing: 3, recorded: 4 }]);
+    // One tag of four gone is a refill at that share; halting needs at least two gone.
+    expect(findDrift([...everywhere('eastus'), ...everywhere('westeurope').slice(1)], records, settled, 0.25).map((drift) => drift.kind)).toEqual(['refill']);
+    expect(findDrift(everywhere('eastus'), records.filter((record) => record.region === 'eastus' || record.tag === 'v1'), settled, 0.25).map((drift) => drift.kind)).toEqual(['refill']);
   });
 
   it('finds the few drifts among 5,000 tags in three regions', () => {
@@ -39,12 +59,12 @@ describe('drift between storage and the event store', () => {
     const regions = ['eastus', 'westeurope', 'southeastasia'];
     const storedTags = regions.flatMap((region) => tags.map((name): StoredTag => ({ ...stored(region), tag: name })));
     const recordedTags = regions.flatMap((region) => tags.map((name): RecordedTag => ({ ...recorded(region), tag: name })));
-    // westeurope lost v17's notification; southeastasia's v4999 was deleted behind Ferry's back.
+    // westeurope lost v17's notification; southeastasia lost v4999 from its storage.
     storedTags[5_000 + 17] = { ...storedTags[5_000 + 17]!, digest: b };
     storedTags.pop();
-    expect(findDrift(storedTags, recordedTags, settled).map((drift) => [drift.kind, drift.region, drift.tag])).toEqual([
+    expect(findDrift(storedTags, recordedTags, settled).map((drift) => (drift.kind === 'halted' ? [] : [drift.kind, drift.region, drift.tag]))).toEqual([
       ['push', 'westeurope', 'v17'],
-      ['delete-tag', 'southeastasia', 'v4999'],
+      ['refill', 'eastus', 'v4999'],
     ]);
   });
 });
