@@ -78,7 +78,8 @@ describe('NATS with a token over mutual TLS', () => {
     const noClientCert = await attempt(natsConnectOptions(natsConfig({ tokenEnv: 'NATS_TOKEN', tls: { caFile: file('ca.pem') } })));
     const otherCa = await attempt(natsConnectOptions(natsConfig({ tokenEnv: 'NATS_TOKEN', tls: { ...tls(), caFile: file('other-ca.pem') } })));
     expect(wrongToken).toMatch(/authorization violation/i);
-    expect(noClientCert).toMatch(/bad certificate/i);
+    // The server ends the handshake: as an alert, or a reset when it closes first.
+    expect(noClientCert).toMatch(/bad certificate|certificate required|ECONNRESET/i);
     expect(otherCa).toMatch(/unable to verify/i);
   });
 });

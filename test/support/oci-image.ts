@@ -97,12 +97,16 @@ export async function buildImage(options: ImageOptions): Promise<OciImage> {
     config: { Labels: { 'dev.ferry.test.image': randomUUID() } },
     rootfs: { type: 'layers', diff_ids: diffIds },
   });
-  const manifest = await writeJsonBlob(layoutDir, {
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
+  const manifest = {
     config: { mediaType: OCI_CONFIG, ...config },
     layers: layers.map((layer) => ({ mediaType: layer.urls === undefined ? OCI_LAYER_GZIP : FOREIGN_LAYER, ...layer })),
-  });
+  };
+  return finishImage(layoutDir, tag, manifest, { config, layers, platform });
+}
+
+/** Writes an OCI manifest of `fields` into the layout, tagged `tag`, and describes the image. */
+async function finishImage(layoutDir: string, tag: string, fields: object, parts: { config: BlobRef; layers: BlobRef[]; platform: Platform }): Promise<OciImage> {
+  const manifest = await writeJsonBlob(layoutDir, { schemaVersion: 2, mediaType: OCI_MANIFEST, ...fields });
   await writeLayoutIndex(layoutDir, { mediaType: OCI_MANIFEST, ...manifest }, tag);
   return {
     layoutDir,
@@ -110,10 +114,10 @@ export async function buildImage(options: ImageOptions): Promise<OciImage> {
     reference: `oci:${layoutDir}:${tag}`,
     manifestDigest: manifest.digest,
     manifestSize: manifest.size,
-    configDigest: config.digest,
-    configSize: config.size,
-    layers,
-    platform,
+    configDigest: parts.config.digest,
+    configSize: parts.config.size,
+    layers: parts.layers,
+    platform: parts.platform,
   };
 }
 
@@ -130,26 +134,13 @@ export async function buildArtifact(subject: OciImage, options: { artifactType: 
   const tag = options.tag ?? `${subject.manifestDigest.replace(':', '-')}.sig`;
   const config = await writeJsonBlob(layoutDir, {});
   const payload = await writeJsonBlob(layoutDir, options.payload);
-  const manifest = await writeJsonBlob(layoutDir, {
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
+  const manifest = {
     artifactType: options.artifactType,
     config: { mediaType: OCI_EMPTY, ...config },
     layers: [{ mediaType: options.artifactType, ...payload }],
     subject: { mediaType: OCI_MANIFEST, digest: subject.manifestDigest, size: subject.manifestSize },
-  });
-  await writeLayoutIndex(layoutDir, { mediaType: OCI_MANIFEST, ...manifest }, tag);
-  return {
-    layoutDir,
-    tag,
-    reference: `oci:${layoutDir}:${tag}`,
-    manifestDigest: manifest.digest,
-    manifestSize: manifest.size,
-    configDigest: config.digest,
-    configSize: config.size,
-    layers: [payload],
-    platform: subject.platform,
   };
+  return finishImage(layoutDir, tag, manifest, { config, layers: [payload], platform: subject.platform });
 }
 
 /** Builds a multi-platform OCI index over `images`, in a new layout holding all of their blobs. */
