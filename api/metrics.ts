@@ -18,8 +18,18 @@ export function createApiMetrics({ config, store }: { config: ResolvedConfig; st
     labelNames: ['region'],
     registers,
     async collect() {
-      const counts = await inFlightByRegion(store);
-      for (const region of config.regions) this.set({ region: region.name }, counts.get(region.name) ?? 0);
+      const regions = await inFlightByRegion(store);
+      for (const region of config.regions) this.set({ region: region.name }, regions.get(region.name)?.count ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ferry_replication_stalest_progress_seconds',
+    help: 'Seconds since the stalest replication in flight in a region recorded progress (a blob landed, a phase passed); 0 with none in flight',
+    labelNames: ['region'],
+    registers,
+    async collect() {
+      const regions = await inFlightByRegion(store);
+      for (const region of config.regions) this.set({ region: region.name }, regions.get(region.name)?.stalestSeconds ?? 0);
     },
   });
   return {

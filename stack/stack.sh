@@ -29,7 +29,8 @@ BIN_DIR=$STACK_DIR/bin
 LOG_DIR=$STACK_DIR/logs
 CACHE_DIR=${FERRY_CACHE:-$HOME/.cache/ferry}
 
-APT_PACKAGES=(skopeo varnish chromium apache2-utils)
+# prometheus: for promtool, which tests stack/ferry-alerts.yml; its own server is stopped below.
+APT_PACKAGES=(skopeo varnish chromium apache2-utils prometheus)
 GO_TOOLS=(
   # name    version  module passed to `go install`  [binary it writes, when not the name]
   "temporal  v1.5.1  github.com/temporalio/cli/cmd/temporal"
@@ -59,6 +60,10 @@ install_apt_packages() {
   if [[ " ${missing[*]} " == *" varnish "* ]]; then
     # The package starts its own varnishd on :6081 where services may start; ours runs per region.
     as_root invoke-rc.d varnish stop >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+    # Only promtool is wanted; the package's server would scrape and store for nothing.
+    as_root invoke-rc.d prometheus stop >/dev/null 2>&1 || true
   fi
 }
 

@@ -99,11 +99,13 @@ export async function replicationsPage(store: EventStore, filter: ReplicationFil
 }
 
 /** Per region, replications not yet replicated or failed there. */
-export async function inFlightByRegion(store: EventStore): Promise<Map<string, number>> {
-  const rows = await store.pool.query<{ region: string; count: string }>(
-    `SELECT region, count(*) AS count FROM replication_regions WHERE state IN ('pending', 'copying') GROUP BY region`,
+/** Per region: replications pending or copying, and the seconds since the stalest of them last recorded progress. */
+export async function inFlightByRegion(store: EventStore): Promise<Map<string, { count: number; stalestSeconds: number }>> {
+  const rows = await store.pool.query<{ region: string; count: string; stalest: number }>(
+    `SELECT region, count(*) AS count, extract(epoch FROM now() - min(updated_at))::float8 AS stalest
+     FROM replication_regions WHERE state IN ('pending', 'copying') GROUP BY region`,
   );
-  return new Map(rows.rows.map((row) => [row.region, Number(row.count)]));
+  return new Map(rows.rows.map((row) => [row.region, { count: Number(row.count), stalestSeconds: Math.max(0, row.stalest) }]));
 }
 
 export interface RecordedTagRow {

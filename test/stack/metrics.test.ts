@@ -73,6 +73,8 @@ describe('metrics and logs', () => {
 
     expect(value(apiAfter, 'ferry_notification_events_total', { region: 'eastus', outcome: 'accepted' }) - value(apiBefore, 'ferry_notification_events_total', { region: 'eastus', outcome: 'accepted' })).toBeGreaterThanOrEqual(2);
     expect(apiAfter).toMatch(/^ferry_replications_in_flight\{region="southeastasia"\} \d+$/m);
+    // What FerryReplicationStuck reads (stack/ferry-alerts.yml), for every region.
+    for (const region of ['eastus', 'westeurope', 'southeastasia']) expect(apiAfter).toMatch(new RegExp(`^ferry_replication_stalest_progress_seconds\\{region="${region}"\\} [\\d.e+-]+$`, 'm'));
     expect(apiAfter).toMatch(/^ferry_http_request_duration_seconds_count\{method="POST",route="\/v1\/notifications\/:format\/:region",status="202"\} \d+$/m);
     expect(apiAfter).toMatch(/^process_cpu_seconds_total \d/m);
   });
