@@ -291,20 +291,26 @@ export interface ResolvedConfig extends Omit<ParsedConfig, 'regions' | 'auth' | 
 /**
  * Which Ferry process reads the configuration, so that it resolves only the
  * secrets it uses: the api its tokens and no storage or registry
- * credentials; a worker the credentials of the regions its queues serve and
- * of their sources (the control queue reads every region); the CLI none of
- * either; `all` everything (tests, the benchmark).
+ * credentials; a worker the storage credentials of the regions its queues
+ * serve and of their sources (the control queue reads every region's), and
+ * the registry logins of the regions its queues serve (pull checks, cache
+ * purges); the CLI none of either; `all` everything (tests, the benchmark).
  */
 export type ProcessRole = 'api' | 'worker' | 'cli' | 'all';
 
-/** The regions whose storage (and registry) a process uses. */
-export function regionsNeeded(regions: Array<{ name: string; sources: string[] }>, role: ProcessRole, queues: string[] | undefined): Set<string> {
+/** The regions whose storage, and whose registry, a process uses. */
+export function regionsNeeded(
+  regions: Array<{ name: string; sources: string[] }>,
+  role: ProcessRole,
+  queues: string[] | undefined,
+): { storage: Set<string>; registry: Set<string> } {
   const every = new Set(regions.map((region) => region.name));
-  if (role === 'all') return every;
-  if (role !== 'worker') return new Set();
-  if (queues === undefined || queues.some((queue) => !queue.startsWith(REGION_QUEUE_PREFIX))) return every;
-  const served = new Set(queues.map((queue) => queue.slice(REGION_QUEUE_PREFIX.length)));
-  return new Set(regions.filter((region) => served.has(region.name)).flatMap((region) => [region.name, ...region.sources]));
+  if (role === 'all' || (role === 'worker' && queues === undefined)) return { storage: every, registry: every };
+  if (role !== 'worker') return { storage: new Set(), registry: new Set() };
+  const served = new Set(queues!.filter((queue) => queue.startsWith(REGION_QUEUE_PREFIX)).map((queue) => queue.slice(REGION_QUEUE_PREFIX.length)));
+  const control = queues!.some((queue) => !queue.startsWith(REGION_QUEUE_PREFIX));
+  const storage = control ? every : new Set(regions.filter((region) => served.has(region.name)).flatMap((region) => [region.name, ...region.sources]));
+  return { storage, registry: served };
 }
 
 export class ConfigError extends Error {
@@ -345,7 +351,7 @@ export function resolveConfig(input: unknown, env: Record<string, string | undef
     ...region,
     s3: {
       ...region.s3,
-      credentials: !needed.has(region.name)
+      credentials: !needed.storage.has(region.name)
         ? null
         : {
             accessKeyId: secret(`regions.${index}.s3.accessKeyIdEnv`, region.s3.accessKeyIdEnv),
@@ -353,7 +359,7 @@ export function resolveConfig(input: unknown, env: Record<string, string | undef
           },
     },
     registryCredentials:
-      region.registryAuth === undefined || !needed.has(region.name)
+      region.registryAuth === undefined || !needed.registry.has(region.name)
         ? null
         : {
             username: secret(`regions.${index}.registryAuth.usernameEnv`, region.registryAuth.usernameEnv),
@@ -461,10 +467,14 @@ function resolveTokens(config: ParsedConfig, secret: (path: string, name: string
   return tokens;
 }
 
-/** Loads the configuration the way every Ferry process does: FERRY_CONFIG file (optional) plus environment. */
+/**
+ * Loads the configuration the way every Ferry process does: FERRY_CONFIG file
+ * (optional) plus environment. FERRY_WORKER_QUEUES (comma-separated) sets
+ * `worker.queues`, so the workers of one deployment can share one file.
+ */
 export function loadConfig(env: Record<string, string | undefined> = process.env, role: ProcessRole = 'all'): ResolvedConfig {
   const file = env.FERRY_CONFIG;
-  let input: unknown = {};
+  let input: Record<string, unknown> = {};
   if (file) {
     try {
       input = JSON.parse(readFileSync(file, 'utf8'));
@@ -472,6 +482,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       throw new ConfigError([`FERRY_CONFIG=${file}: ${(error as Error).message}`]);
     }
   }
+  const queues = env.FERRY_WORKER_QUEUES?.split(',').map((queue) => queue.trim());
+  if (queues !== undefined) input = { ...input, worker: { ...(input.worker as object | undefined), queues } };
   return resolveConfig(input, env, { role });
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { natsConnectOptions } from '../../activities/announce';
-import { ConfigError, LOCAL_REGIONS, receivesFrom, resolveConfig, sharesStorageEndpoint, temporalConnectOptions } from '../../domain/config';
+import { ConfigError, loadConfig, LOCAL_REGIONS, receivesFrom, resolveConfig, sharesStorageEndpoint, temporalConnectOptions } from '../../domain/config';
 
 const env = {
   FERRY_S3_A_ACCESS_KEY_ID: 'a',
@@ -164,6 +164,20 @@ describe('least privilege: each process resolves only the secrets it uses', () =
     );
     // The CLI talks to Temporal, Postgres and the api only.
     expect(resolveConfig({}, {}, { role: 'cli' }).regions.every((region) => region.s3.credentials === null)).toBe(true);
+  });
+
+  it("gives a region worker the logins of its own registries only, and takes its queues from FERRY_WORKER_QUEUES", () => {
+    const folder = mkdtempSync(join(tmpdir(), 'ferry-queues-'));
+    writeFileSync(join(folder, 'config.json'), '{}');
+    // westeurope's worker reads southeastasia's storage (a source) but never logs in to its registry.
+    const config = loadConfig({ ...envWithout('FERRY_REGISTRY_'), FERRY_CONFIG: join(folder, 'config.json'), FERRY_WORKER_QUEUES: 'ferry-region-westeurope' }, 'worker');
+    expect(config.worker.queues).toEqual(['ferry-region-westeurope']);
+    expect(config.regions.map((region) => [region.name, region.s3.credentials !== null, region.registryCredentials])).toEqual([
+      ['eastus', true, null],
+      ['westeurope', true, null],
+      ['southeastasia', true, null],
+    ]);
+    expect(() => loadConfig({ ...envWithout('FERRY_REGISTRY_'), FERRY_WORKER_QUEUES: 'ferry-region-southeastasia' }, 'worker')).toThrow(/FERRY_REGISTRY_SOUTHEASTASIA_USERNAME is not set/);
   });
 
   it('replicates a push only into the regions that take its source, and checks the names', () => {

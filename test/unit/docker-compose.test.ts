@@ -65,7 +65,7 @@ describe('docker-compose.yml', () => {
     }
 
     for (const [name, port] of Object.entries(expected)) expect(hostPorts(name), name).toEqual([port]);
-    expect(service('ferry-worker').command).toEqual(['npx', 'tsx', 'workers/main.ts']);
+    for (const worker of ['control', ...LOCAL_REGIONS.map((region) => region.name)]) expect(service(`ferry-worker-${worker}`).command).toEqual(['npx', 'tsx', 'workers/main.ts']);
     for (const binding of Object.values(compose.services).flatMap((entry) => entry.ports ?? [])) {
       expect(binding, 'published on loopback only').toMatch(/^127\.0\.0\.1:/);
     }
@@ -113,7 +113,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it("gives each Ferry process only the secrets its role uses, and the caches' PURGE to the worker only", () => {
+  it("runs the api, a control worker and one worker per region queue, each with only the secrets its role uses", () => {
     const local = localEnv();
     // What compose substitutes for ${NAME:?...} from --env-file stack/local.env.
     const given = (name: string) =>
@@ -121,23 +121,38 @@ describe('docker-compose.yml', () => {
     const config = JSON.parse(compose.configs['ferry-config']!.content);
     const api = given('ferry-api');
     expect(Object.keys(api).filter((variable) => /^FERRY_(S3|REGISTRY)_/.test(variable))).toEqual([]);
-    const apiConfig = resolveConfig(config, api, { role: 'api' });
-    expect(apiConfig.auth.tokens.map((token) => token.name)).toEqual(['ingest-eastus', 'ingest-westeurope', 'ingest-southeastasia', 'reader', 'admin']);
-    const worker = given('ferry-worker');
-    expect(Object.keys(worker).filter((variable) => /TOKEN_|READ_TOKEN|ADMIN_TOKEN/.test(variable))).toEqual([]);
-    const workerConfig = resolveConfig(config, worker, { role: 'worker' });
-    expect(workerConfig.regions.every((region) => region.s3.credentials !== null)).toBe(true);
-    // NATS and Postgres ask for the secrets Ferry's config names.
-    expect(workerConfig.nats.token).toBe(local.FERRY_NATS_TOKEN);
-    expect(service('nats').command).toContain('${FERRY_NATS_TOKEN:?pass --env-file stack/local.env}');
-    expect(decodeURIComponent(new URL(workerConfig.postgresUrl).password)).toBe(local.FERRY_POSTGRES_PASSWORD);
-    expect(environment('postgres').POSTGRES_PASSWORD).toBe('${FERRY_POSTGRES_PASSWORD:?pass --env-file stack/local.env}');
-    const address = (service('ferry-worker') as { networks?: { default?: { ipv4_address?: string } } }).networks?.default?.ipv4_address;
-    expect(address).toMatch(/^172\.30\.0\.\d+$/);
-    for (const region of LOCAL_REGIONS) {
-      const purgers = /\{\{PURGERS\}\}\|([^|]*)\|/.exec(service(`varnish-${region.name}`).command!.join(' '))![1]!;
-      expect(purgers.split(';').map((entry) => entry.trim()).filter(Boolean), `varnish-${region.name}`).toEqual(['"127.0.0.1"', `"${address}"`]);
+    expect(resolveConfig(config, api, { role: 'api' }).auth.tokens.map((token) => token.name)).toEqual(['ingest-eastus', 'ingest-westeurope', 'ingest-southeastasia', 'reader', 'admin']);
+
+    const workers = ['control', ...LOCAL_REGIONS.map((region) => region.name)];
+    for (const worker of workers) {
+      const env = given(`ferry-worker-${worker}`);
+      expect(Object.keys(env).filter((variable) => /TOKEN_|READ_TOKEN|ADMIN_TOKEN/.test(variable)), worker).toEqual([]);
+      // The queues each polls come from FERRY_WORKER_QUEUES, as loadConfig reads them.
+      const queues = env.FERRY_WORKER_QUEUES!.split(',');
+      expect(queues, worker).toEqual([worker === 'control' ? 'ferry-control' : `ferry-region-${worker}`]);
+      const resolved = resolveConfig({ ...config, worker: { ...config.worker, queues } }, env, { role: 'worker' });
+      // Every region is a source of every other here, so each worker reads every region's storage.
+      expect(resolved.regions.every((region) => region.s3.credentials !== null), worker).toBe(true);
+      expect(resolved.nats.token).toBe(local.FERRY_NATS_TOKEN);
+      expect(decodeURIComponent(new URL(resolved.postgresUrl).password)).toBe(local.FERRY_POSTGRES_PASSWORD);
     }
+    expect(service('nats').command).toContain('${FERRY_NATS_TOKEN:?pass --env-file stack/local.env}');
+    expect(environment('postgres').POSTGRES_PASSWORD).toBe('${FERRY_POSTGRES_PASSWORD:?pass --env-file stack/local.env}');
+  });
+
+  it("takes PURGE at each region's cache from that region's worker only", () => {
+    const addressOf = (name: string) => (service(name) as { networks?: { default?: { ipv4_address?: string } } }).networks?.default?.ipv4_address;
+    const command = service('varnish-eastus').command!.join(' ');
+    expect(command).toContain('{{PURGERS}}|\\"127.0.0.1\\"; \\"$$PURGER\\";|');
+    const addresses = new Set<string>();
+    for (const region of LOCAL_REGIONS) {
+      const address = addressOf(`ferry-worker-${region.name}`);
+      expect(address, region.name).toMatch(/^172\.30\.0\.\d+$/);
+      expect(environment(`varnish-${region.name}`).PURGER, region.name).toBe(address);
+      addresses.add(address!);
+    }
+    expect(addresses.size, 'one address per worker').toBe(LOCAL_REGIONS.length);
+    expect(addresses.has(addressOf('ferry-worker-control')!)).toBe(false);
   });
 
   it('registers the search attributes declared in the workflow contract', () => {
