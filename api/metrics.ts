@@ -12,26 +12,27 @@ export function createApiMetrics({ config, store }: { config: ResolvedConfig; st
   const registry = new Registry();
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
-  new Gauge({
-    name: 'ferry_replications_in_flight',
-    help: 'Replications not yet replicated or failed in a region (pending or copying), from the projections',
-    labelNames: ['region'],
-    registers,
-    async collect() {
-      const regions = await inFlightByRegion(store);
-      for (const region of config.regions) this.set({ region: region.name }, regions.get(region.name)?.count ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'ferry_replication_stalest_progress_seconds',
-    help: 'Seconds since the stalest replication in flight in a region recorded progress (a blob landed, a phase passed); 0 with none in flight',
-    labelNames: ['region'],
-    registers,
-    async collect() {
-      const regions = await inFlightByRegion(store);
-      for (const region of config.regions) this.set({ region: region.name }, regions.get(region.name)?.stalestSeconds ?? 0);
-    },
-  });
+  /** A gauge per configured region, read from the projections' replications in flight at scrape time. */
+  const inFlightGauge = (name: string, help: string, pick: (region: { count: number; stalestSeconds: number }) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['region'],
+      registers,
+      async collect() {
+        const regions = await inFlightByRegion(store);
+        for (const region of config.regions) {
+          const found = regions.get(region.name);
+          this.set({ region: region.name }, found === undefined ? 0 : pick(found));
+        }
+      },
+    });
+  inFlightGauge('ferry_replications_in_flight', 'Replications not yet replicated or failed in a region (pending or copying), from the projections', (region) => region.count);
+  inFlightGauge(
+    'ferry_replication_stalest_progress_seconds',
+    'Seconds since the stalest replication in flight in a region recorded progress (a blob landed, a phase passed); 0 with none in flight',
+    (region) => region.stalestSeconds,
+  );
   return {
     registry,
     notifications: new Counter({

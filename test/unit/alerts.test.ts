@@ -32,7 +32,7 @@ describe("Ferry's alerting rules", () => {
   });
 
   it('use only metrics Ferry exports', () => {
-    const exported = new Set([...`${read('activities/metrics.ts')}${read('api/metrics.ts')}`.matchAll(/name: '(ferry_\w+)'/g)].map((match) => match[1]));
+    const exported = new Set([...`${read('activities/metrics.ts')}${read('api/metrics.ts')}`.matchAll(/'(ferry_\w+)'/g)].map((match) => match[1]));
     const used = rules.flatMap((rule) => [...rule.expr.matchAll(/\b(ferry_\w+?)(?:_bucket|_count|_sum)?\b/g)].map((match) => match[1]!));
     expect(used.length).toBeGreaterThan(0);
     expect(used.filter((metric) => !exported.has(metric))).toEqual([]);
