@@ -5,10 +5,12 @@
 // its notification relay there (bench/relay.ts) and runs Ferry's api behind it
 // on FERRY_API_PORT, so it decides when Ferry hears about a push and can keep
 // the skopeo baseline's pushes into westeurope and southeastasia away from it.
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { configSchema, loadConfig, type RegionConfig, type ResolvedConfig } from '../domain/config';
 import { recreateDatabase } from '../store/databases';
 import { localEnv } from '../support/local-env';
+import { holdTheStack, releaseTheStack } from '../support/processes';
 
 export const repoRoot = new URL('../', import.meta.url).pathname;
 export const benchWorkDir = `${repoRoot}.stack/bench`;
@@ -16,6 +18,20 @@ export const benchConfigPath = `${benchWorkDir}/ferry-config.json`;
 export const BENCH_DATABASE = 'ferry_bench';
 export const FERRY_API_PORT = 18080;
 export const SOURCE_REGION = 'eastus';
+
+/**
+ * What every bench entry point does first: the local stack up (idempotent,
+ * quick when it runs; installs and starts it otherwise), then the stack
+ * held for `what` until the process exits, so no test run or other bench
+ * shares its Temporal queues.
+ */
+export async function takeTheStack(what: string): Promise<void> {
+  // Node 20 is what the project supports; the SDK's notice about its future Node 22 floor is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  execFileSync('bash', ['stack/stack.sh', 'up'], { cwd: repoRoot, stdio: 'inherit' });
+  await holdTheStack(what);
+  process.once('exit', releaseTheStack);
+}
 
 /** stack/local.env, then the caller's environment, then FERRY_CONFIG naming the bench configuration. */
 export function benchEnv(): Record<string, string> {

@@ -102,7 +102,9 @@ async function regionBytes(config: ResolvedConfig, repository: string, sharedLay
   return [...byRegion.values()].sort((a, b) => a.region.localeCompare(b.region));
 }
 
-async function startFerry(profileDir?: string): Promise<{ api: MeasuredFerryProcess; worker: MeasuredFerryProcess }> {
+/** The bench's api and worker, once the api answers; `profileDir`: under the V8 CPU profiler. */
+export async function startFerry(profileDir?: string): Promise<{ api: MeasuredFerryProcess; worker: MeasuredFerryProcess }> {
+  if (await portOpen(FERRY_API_PORT)) throw new Error(`port ${FERRY_API_PORT} is taken (another bench?)`);
   const worker = MeasuredFerryProcess.start('worker', profileDir);
   const api = MeasuredFerryProcess.start('api', profileDir);
   await waitUntil(`Ferry's api answering on :${FERRY_API_PORT} (log: .stack/logs/bench-api.log)`, async () => {

@@ -7,19 +7,17 @@
 //   npm run bench:limits [-- --mib 1024 --rate 20 --out DIR]
 //
 // Writes limits.json and limits.md to bench/results/limits (or --out).
-import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import pg from 'pg';
 import { parseArgs } from 'node:util';
 import { LOCAL_REGIONS } from '../domain/config';
 import { parseDigest, parseRepositoryName } from '../domain/reference';
 import { regionMessageFilter, type RegionMessage } from '../domain/subjects';
-import { holdTheStack, releaseTheStack } from '../support/processes';
 import { MessageCollector } from '../test/support/ferry';
 import { buildImage } from '../test/support/oci-image';
 import { notify, pushNotification, writeImageBehindRegistry } from '../test/support/source-writer';
-import { FERRY_API_PORT, prepareFerryConfig, repoRoot, SOURCE_REGION } from './environment';
-import { MeasuredFerryProcess, portOpen, waitUntil } from './processes';
+import { prepareFerryConfig, repoRoot, SOURCE_REGION, takeTheStack } from './environment';
+import { startFerry } from './ferry-run';
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '1024' }, rate: { type: 'string', default: '20' }, out: { type: 'string' } } });
 const MIB = Number(values.mib);
@@ -28,20 +26,15 @@ const CAPPED = 'southeastasia';
 const outDir = values.out ?? `${repoRoot}bench/results/limits`;
 if (!(MIB > 0 && RATE_MB > 0)) throw new Error('--mib and --rate must be positive');
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-execFileSync('bash', ['stack/stack.sh', 'up'], { cwd: repoRoot, stdio: 'inherit' });
-await holdTheStack('bench:limits');
-process.once('exit', releaseTheStack);
-if (await portOpen(FERRY_API_PORT)) throw new Error(`port ${FERRY_API_PORT} is taken (another bench?)`);
+await takeTheStack('bench:limits');
 const regions = LOCAL_REGIONS.map((region) => (region.name === CAPPED ? { ...region, limits: { bytesPerSecond: RATE_MB * 1_000_000 } } : region));
 const config = await prepareFerryConfig({ regions });
 console.log(`building a ${MIB} MiB layer…`);
 const image = await buildImage({ layers: [{ size: MIB * 1024 * 1024 }], tag: 'v1' });
 const repository = parseRepositoryName(`bench-limits-${Date.now().toString(36)}/large`);
 await writeImageBehindRegistry(config, SOURCE_REGION, repository, image, null);
-const processes = { api: MeasuredFerryProcess.start('api'), worker: MeasuredFerryProcess.start('worker') };
+const processes = await startFerry();
 try {
-  await waitUntil(`the bench api on :${FERRY_API_PORT}`, () => portOpen(FERRY_API_PORT), 60_000);
   const messages = await MessageCollector.start<RegionMessage>(config.natsUrl, regionMessageFilter('*', repository, { digest: parseDigest(image.manifestDigest) }));
   const response = await notify(config, SOURCE_REGION, pushNotification(repository, image));
   if (response.status !== 202) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);

@@ -13,12 +13,10 @@
 // profiling costs some speed, so such runs go to .stack/bench/results too).
 // Per scenario: <name>.json, <name>.md, <name>.svg and <name>.png; then
 // summary.md over every result in the directory.
-import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { holdTheStack, releaseTheStack } from '../support/processes';
 import { drawChart } from './chart';
-import { benchWorkDir, FERRY_API_PORT, notificationAddress, repoRoot } from './environment';
+import { benchWorkDir, FERRY_API_PORT, notificationAddress, repoRoot, takeTheStack } from './environment';
 import { NotificationRelay } from './relay';
 import { markdownReport, summaryTable } from './report';
 import type { ScenarioResult } from './results';
@@ -70,14 +68,9 @@ async function writeSummary(outDir: string): Promise<void> {
   );
 }
 
-// Node 20 is what the project supports; the SDK's notice about its future Node 22 floor is noise here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const { scenarios, outDir, profile } = selectedScenarios();
 await mkdir(outDir, { recursive: true });
-// Idempotent and quick when the stack already runs; installs and starts it otherwise.
-execFileSync('bash', ['stack/stack.sh', 'up'], { cwd: repoRoot, stdio: 'inherit' });
-await holdTheStack('bench');
-process.once('exit', releaseTheStack);
+await takeTheStack('bench');
 const relay = await NotificationRelay.start(notificationAddress(), `http://127.0.0.1:${FERRY_API_PORT}`).catch((error: NodeJS.ErrnoException) => {
   if (error.code !== 'EADDRINUSE') throw error;
   throw new Error(`port ${notificationAddress().port} is taken (a Ferry api from \`npm start\` or the stack tests?); the bench relays the registries' notifications there`);

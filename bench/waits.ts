@@ -14,16 +14,15 @@
 //   npm run bench:waits [-- --waiters 1000 --pushes 100 --senders 3 --out DIR]
 //
 // Writes waits.json and waits.md to bench/results/long-poll (or --out).
-import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { ResolvedConfig } from '../domain/config';
 import { buildImage, type OciImage } from '../test/support/oci-image';
 import { pushNotification, writeImageBehindRegistry } from '../test/support/source-writer';
-import { BENCH_DATABASE, FERRY_API_PORT, prepareFerryConfig, repoRoot, SOURCE_REGION } from './environment';
-import { holdTheStack, releaseTheStack } from '../support/processes';
-import { MeasuredFerryProcess, portOpen, waitUntil } from './processes';
+import { BENCH_DATABASE, FERRY_API_PORT, prepareFerryConfig, repoRoot, SOURCE_REGION, takeTheStack } from './environment';
+import { startFerry } from './ferry-run';
+import { MeasuredFerryProcess, waitUntil } from './processes';
 import { percentile } from './stats';
 
 const { values } = parseArgs({
@@ -253,15 +252,10 @@ function report(results: PhaseResult[], config: ResolvedConfig): string {
 }
 
 if (![WAITERS, PUSHES, INGEST_CONCURRENCY].every((n) => Number.isInteger(n) && n >= 1)) throw new Error('--waiters, --pushes and --senders must be positive integers');
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-execFileSync('bash', ['stack/stack.sh', 'up'], { cwd: repoRoot, stdio: 'inherit' });
-await holdTheStack('bench:waits');
-process.once('exit', releaseTheStack);
-if (await portOpen(FERRY_API_PORT)) throw new Error(`port ${FERRY_API_PORT} is taken (another bench?)`);
+await takeTheStack('bench:waits');
 const config = await prepareFerryConfig();
-const processes = { api: MeasuredFerryProcess.start('api'), worker: MeasuredFerryProcess.start('worker') };
+const processes = await startFerry();
 try {
-  await waitUntil(`the bench api on :${FERRY_API_PORT}`, () => portOpen(FERRY_API_PORT), 60_000);
   const results = [await phase(config, processes, 'burst', 0), await phase(config, processes, 'waited', WAITERS), await phase(config, processes, 'api-only', WAITERS)];
   await mkdir(outDir, { recursive: true });
   await writeFile(`${outDir}/waits.json`, `${JSON.stringify({ waiters: WAITERS, pushes: PUSHES, results }, null, 2)}\n`);
