@@ -5,28 +5,16 @@
 // one, and announces the image replicated in every region. An OCI artifact
 // (artifactType, the empty config, a subject) attached to an image under a
 // cosign-style tag replicates like any manifest.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RegionStorage } from '../../activities/storage';
 import { parseDigest, parseRepositoryName, type RepositoryName } from '../../domain/reference';
-import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
-import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { localConfig, uniqueRepository } from '../support/ferry';
 import { buildArtifact, buildImage, OCI_EMPTY, type OciImage } from '../support/oci-image';
 import { getManifest, registryFetch } from '../support/registry';
-import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
+import { pushBehindRegistry } from '../support/source-writer';
 
 const config = localConfig();
-const collectors: Array<MessageCollector<OutcomeMessage>> = [];
-afterAll(() => Promise.all(collectors.map((collector) => collector.stop())));
-
-/** Writes `image` into eastus behind its registry, notifies Ferry, and resolves with the outcome it announced. */
-async function pushAndReplicate(repository: RepositoryName, image: OciImage): Promise<OutcomeMessage> {
-  await writeImageBehindRegistry(config, 'eastus', repository, image, null);
-  const outcome = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(repository, parseDigest(image.manifestDigest)));
-  collectors.push(outcome);
-  expect((await notify(config, 'eastus', pushNotification(repository, image))).status).toBe(202);
-  const [message] = await outcome.waitFor(1, 90_000);
-  return message!.body;
-}
+const pushAndReplicate = (repository: RepositoryName, image: OciImage) => pushBehindRegistry(config, 'eastus', repository, image);
 
 describe('an image with a foreign layer', () => {
   it('replicates everywhere without the foreign blob, which no region is given', async () => {

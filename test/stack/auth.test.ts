@@ -11,12 +11,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForReplication, WaitRequestError } from '../../api/client';
-import { parseDigest, parseRepositoryName, type RepositoryName } from '../../domain/reference';
-import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
+import { parseRepositoryName, type RepositoryName } from '../../domain/reference';
 import { localStackEnv, repoRoot, SCOPED_PREFIX, SCOPED_TOKEN } from '../support/env';
-import { bearer, localConfig, MessageCollector, tokenOf } from '../support/ferry';
+import { bearer, localConfig, tokenOf } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
-import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
+import { pushBehindRegistry, pushNotification } from '../support/source-writer';
 
 const config = localConfig();
 const api = `http://${config.ingest.host}:${config.ingest.port}`;
@@ -26,7 +25,6 @@ const run = randomBytes(4).toString('hex');
 const ours = parseRepositoryName(`${SCOPED_PREFIX}/app-${run}`);
 const theirs = parseRepositoryName(`${SCOPED_PREFIX}-other/app-${run}`);
 const pushed = new Map<RepositoryName, { image: OciImage; replicationId: number }>();
-const collectors: MessageCollector<never>[] = [];
 let scratch: string;
 
 async function get(path: string, headers: Record<string, string> = team): Promise<{ status: number; body: any }> {
@@ -36,13 +34,8 @@ async function get(path: string, headers: Record<string, string> = team): Promis
 
 async function push(repository: RepositoryName): Promise<void> {
   const image = await buildImage({ layers: [{ size: 30_000 }], tag: 'v1' });
-  await writeImageBehindRegistry(config, 'eastus', repository, image, null);
-  const outcome = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(repository, parseDigest(image.manifestDigest)));
-  collectors.push(outcome as MessageCollector<never>);
-  const response = await notify(config, 'eastus', pushNotification(repository, image));
-  expect(response.status).toBe(202);
-  const [message] = await outcome.waitFor(1, 60_000);
-  pushed.set(repository, { image, replicationId: message!.body.replicationId });
+  const outcome = await pushBehindRegistry(config, 'eastus', repository, image, 60_000);
+  pushed.set(repository, { image, replicationId: outcome.replicationId });
 }
 
 beforeAll(async () => {
@@ -50,7 +43,6 @@ beforeAll(async () => {
   await Promise.all([push(ours), push(theirs)]);
 }, 120_000);
 afterAll(async () => {
-  await Promise.all(collectors.map((collector) => collector.stop()));
   await rm(scratch, { recursive: true, force: true });
 });
 

@@ -5,17 +5,16 @@
 // which copies it server-side at once: the capped region's slow read of the
 // source blob is one nobody else waits for (invariant 6: a slow region
 // delays only itself).
-import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_REGIONS } from '../../domain/config';
 import { parseDigest, parseRepositoryName, type RepositoryName } from '../../domain/reference';
 import { regionMessageFilter, type RegionMessage } from '../../domain/subjects';
 import type { EventStore } from '../../store/event-store';
-import { repoRoot, RULES_FAR_ONLY, testConfigPath } from '../support/env';
+import { RULES_FAR_ONLY } from '../support/env';
 import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { buildImage, seededLayer, type OciImage } from '../support/oci-image';
-import { startFerry, stopFerry } from '../support/processes';
+import { restartWorkerWith } from '../support/processes';
 import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
 
 const config = localConfig();
@@ -24,21 +23,18 @@ const LAYER_BYTES = 20 * 1024 * 1024;
 /** The cap's time for one part: the second part of the layer may not start sooner. */
 const PART_SECONDS = config.replication.partSizeBytes / RATE;
 let store: EventStore;
+let restoreWorker: () => Promise<void>;
 const collectors: Array<MessageCollector<RegionMessage>> = [];
 
 beforeAll(async () => {
   store = connectStore(config);
-  const capped = `${repoRoot}.stack/run/test-config-capped.json`;
   const regions = LOCAL_REGIONS.map((region) => (region.name === 'southeastasia' ? { ...region, limits: { bytesPerSecond: RATE } } : region));
-  writeFileSync(capped, JSON.stringify({ ...JSON.parse(readFileSync(testConfigPath, 'utf8')), regions }));
-  await stopFerry('worker');
-  startFerry('worker', { FERRY_CONFIG: capped });
+  restoreWorker = await restartWorkerWith('capped', (current) => ({ ...current, regions }));
 });
 
 afterAll(async () => {
   await Promise.all(collectors.map((collector) => collector.stop()));
-  await stopFerry('worker');
-  startFerry('worker');
+  await restoreWorker();
   await store.close();
 });
 

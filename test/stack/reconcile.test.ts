@@ -13,7 +13,7 @@ import { localStackEnv, repoRoot } from '../support/env';
 import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { RegionStorage } from '../../activities/storage';
 import { buildImage } from '../support/oci-image';
-import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
+import { pushBehindRegistry } from '../support/source-writer';
 import { portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
 import { skopeoCopy, skopeoPull } from '../support/registry';
 import { temporalConnectOptions } from '../../domain/config';
@@ -71,15 +71,7 @@ async function replicatedTags(repository: RepositoryName, count: number): Promis
   return Promise.all(
     Array.from({ length: count }, async (_, index) => {
       const image = await buildImage({ layers: [{ size: 8_000 }], tag: `v${index + 1}` });
-      await writeImageBehindRegistry(config, 'eastus', repository, image, null);
-      const outcome = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(repository, parseDigest(image.manifestDigest)));
-      try {
-        expect((await notify(config, 'eastus', pushNotification(repository, image))).status).toBe(202);
-        const [result] = await outcome.waitFor(1, 90_000);
-        expect(result!.body.succeeded).toHaveLength(2);
-      } finally {
-        await outcome.stop();
-      }
+      expect((await pushBehindRegistry(config, 'eastus', repository, image)).succeeded).toHaveLength(2);
       return image.manifestDigest;
     }),
   );

@@ -5,38 +5,30 @@
 // and once the rules let it in, a backfill brings it.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ReplicationFailedError, waitForReplication } from '../../api/client';
-import { parseDigest, parseRepositoryName, type RepositoryName } from '../../domain/reference';
-import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
-import { localStackEnv, repoRoot, RULES_PROD, RULES_SANDBOX, testConfigPath } from '../support/env';
-import { localConfig, MessageCollector, tokenOf } from '../support/ferry';
+import { parseRepositoryName, type RepositoryName } from '../../domain/reference';
+import type { OutcomeMessage } from '../../domain/subjects';
+import { localStackEnv, repoRoot, RULES_PROD, RULES_SANDBOX } from '../support/env';
+import { localConfig, tokenOf } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
-import { startFerry, stopFerry } from '../support/processes';
+import { restartWorkerWith } from '../support/processes';
 import { getManifest, skopeoPull } from '../support/registry';
-import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
+import { pushBehindRegistry } from '../support/source-writer';
 
 const config = localConfig();
 const apiUrl = `http://${config.ingest.host}:${config.ingest.port}`;
 const token = tokenOf(config, 'reader');
 const run = randomBytes(4).toString('hex');
 const sandbox = parseRepositoryName(`${RULES_SANDBOX}/app-${run}`);
-const collectors: Array<MessageCollector<OutcomeMessage>> = [];
-afterAll(() => Promise.all(collectors.map((collector) => collector.stop())));
 
 const registry = (region: string) => config.regions.find((candidate) => candidate.name === region)!.registryUrl;
 
 /** Pushes a new image as repository:tag into eastus; resolves with the image and the outcome Ferry announced. */
 async function push(repository: RepositoryName, tag: string): Promise<{ image: OciImage; outcome: OutcomeMessage }> {
   const image = await buildImage({ layers: [{ size: 20_000 }], tag });
-  await writeImageBehindRegistry(config, 'eastus', repository, image, null);
-  const collector = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(repository, parseDigest(image.manifestDigest)));
-  collectors.push(collector);
-  expect((await notify(config, 'eastus', pushNotification(repository, image))).status).toBe(202);
-  const [message] = await collector.waitFor(1, 90_000);
-  return { image, outcome: message!.body };
+  return { image, outcome: await pushBehindRegistry(config, 'eastus', repository, image) };
 }
 
 describe('replication rules', () => {
@@ -69,18 +61,16 @@ describe('replication rules', () => {
 
   it('backfills what the rules let in once they change', async () => {
     // Backfills are planned by the worker: restart it with rules that no longer keep the sandbox out.
-    const changed = `${repoRoot}.stack/run/test-config-rules-changed.json`;
-    const current = JSON.parse(readFileSync(testConfigPath, 'utf8'));
-    writeFileSync(changed, JSON.stringify({ ...current, rules: current.rules.filter((rule: { repository: string }) => !rule.repository.startsWith(RULES_SANDBOX)) }));
-    await stopFerry('worker');
-    startFerry('worker', { FERRY_CONFIG: changed });
+    const restore = await restartWorkerWith('rules-changed', (current) => ({
+      ...current,
+      rules: (current.rules as Array<{ repository: string }>).filter((rule) => !rule.repository.startsWith(RULES_SANDBOX)),
+    }));
     try {
       const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/ferry.ts', 'backfill', '--repository', sandbox], { cwd: repoRoot, env: localStackEnv() });
       expect(stdout).toContain('backfill: 1 of 1 tag(s) replicated, 0 failed');
       expect(await skopeoPull(`docker://${new URL(registry('southeastasia')).host}/${sandbox}:v1`)).toMatch(/^sha256:/);
     } finally {
-      await stopFerry('worker');
-      startFerry('worker');
+      await restore();
     }
   });
 });

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { RegionStorage } from '../../activities/storage';
 import type { ResolvedConfig } from '../../domain/config';
 import { parseDigest, parseRepositoryName, parseTag, type Digest } from '../../domain/reference';
-import { bearer } from './ferry';
+import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
+import { bearer, MessageCollector } from './ferry';
 import type { OciImage } from './oci-image';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/distribution-2.8/notifications/${name}.json`, import.meta.url), 'utf8'));
@@ -81,4 +82,21 @@ export async function notify(config: ResolvedConfig, regionName: string, body: s
     headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', ...bearer(config, `ingest-${regionName}`) },
     body,
   });
+}
+
+/**
+ * Writes `image` into `regionName` behind its registry, notifies Ferry as
+ * that registry would, and resolves with the outcome Ferry announced on NATS.
+ */
+export async function pushBehindRegistry(config: ResolvedConfig, regionName: string, repository: string, image: OciImage, timeoutMs = 90_000): Promise<OutcomeMessage> {
+  await writeImageBehindRegistry(config, regionName, repository, image, null);
+  const outcome = await MessageCollector.start<OutcomeMessage>(config.natsUrl, outcomeFilter(parseRepositoryName(repository), parseDigest(image.manifestDigest)));
+  try {
+    const response = await notify(config, regionName, pushNotification(repository, image));
+    if (response.status !== 202) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
+    const [message] = await outcome.waitFor(1, timeoutMs);
+    return message!.body;
+  } finally {
+    await outcome.stop();
+  }
 }
