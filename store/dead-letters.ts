@@ -6,6 +6,7 @@
 // ferry_notification_events_total{outcome="dead-lettered"}. Outside the
 // event log: nothing was replicated, and nothing is to be rebuilt from them.
 import type pg from 'pg';
+import { UNPAIRED_SURROGATE } from '../domain/notifications/event';
 
 type Sql = Pick<pg.Pool, 'query'>;
 
@@ -28,7 +29,7 @@ export interface StoredDeadLetter extends DeadLetter {
 const KEPT_DEPTH = 32;
 
 /** NUL, or a surrogate without its pair: text Postgres's JSON cannot hold. */
-const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSTORABLE_TEXT = new RegExp(`\\u0000|${UNPAIRED_SURROGATE.source}`, 'g');
 
 /** An unreadable event as a dead letter can keep it: UNSTORABLE_TEXT as U+FFFD, what is nested beyond KEPT_DEPTH left out. */
 function keepable(value: unknown, depth = 0): unknown {

@@ -68,8 +68,11 @@ export type NotificationErrorCode = 'MALFORMED_ENVELOPE' | 'INVALID_FIELD' | 'IN
 /** The longest event id Ferry records: registries send UUIDs, and the id is part of keys Postgres indexes. */
 export const MAX_EVENT_ID_LENGTH = 256;
 
-/** A control character (Postgres text holds no NUL), or a surrogate without its pair (Postgres JSON holds none). */
-const UNRECORDABLE = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** A UTF-16 surrogate without its pair: Postgres's JSON holds none. */
+export const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** A control character (Postgres text holds no NUL), or an unpaired surrogate. */
+const UNRECORDABLE = new RegExp(`[\\u0000-\\u001f\\u007f]|${UNPAIRED_SURROGATE.source}`);
 
 /** Whether `value` can be recorded as an event id: non-empty text, at most MAX_EVENT_ID_LENGTH characters, none UNRECORDABLE. */
 export function isEventId(value: unknown): value is string {
