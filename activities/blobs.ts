@@ -2,8 +2,9 @@
 //
 // Present in the target with the right size: skip (keys are content addresses,
 // and nothing unverified is ever written under one). A copy of the same blob
-// into the same region already running in this worker is waited for, not
-// repeated (pushes sharing a base layer arrive together). Otherwise the copy
+// into the same region already running in this worker, or under another
+// worker's claim (store/blob-claims.ts), is waited for, not repeated (pushes
+// sharing a base layer arrive together). Otherwise the copy
 // takes the path domain/config.ts `copyMethod` names (activities/blob-copy-paths.ts)
 // and is recorded.
 //
@@ -13,6 +14,7 @@
 // activity per region) heartbeats each report as it is.
 import { Context } from '@temporalio/activity';
 import { copyMethod, type CopyMethod } from '../domain/config';
+import type { BlobClaims } from '../store/blob-claims';
 import type { EventStore } from '../store/event-store';
 import { serverSideCopy, streamedCopy, type CopyPathDeps } from './blob-copy-paths';
 import type { CopyBlobInput, CopyReporter } from './blob-source';
@@ -39,33 +41,39 @@ export interface CopyProgress {
 interface CopyDeps extends CopyPathDeps {
   storages: Storages;
   store: EventStore;
+  claims: BlobClaims;
   metrics: WorkerMetrics;
 }
 
 export type BlobCopier = (input: CopyBlobInput, reporter: CopyReporter) => Promise<CopyBlobResult>;
 
-export function createBlobCopier({ storages, store, metrics, ...paths }: CopyDeps): BlobCopier {
+export function createBlobCopier({ storages, store, claims, metrics, ...paths }: CopyDeps): BlobCopier {
   /**
    * Copies running in this worker, by target region and digest. Pushes sharing
    * a base layer arrive together; the first copies it, the others wait for that
    * copy and then find the blob present (or, if it failed, copy it themselves),
-   * so a shared layer crosses once per region instead of once per image.
+   * so a shared layer crosses once per region instead of once per image. Across
+   * workers, the claim in Postgres does the same (store/blob-claims.ts).
    */
   const copies = new SingleFlight<CopyBlobResult>();
 
-  /** One copy attempt: skip what is present, else copy and verify. */
-  async function copyOnce(input: CopyBlobInput, reporter: CopyReporter): Promise<CopyBlobResult> {
-    const source = storageOf(storages, input.sourceRegion);
+  /** Skips a blob the target holds with the right size (recorded); false when it must be copied. */
+  async function skipIfPresent(input: CopyBlobInput, reporter: CopyReporter): Promise<boolean> {
     const target = storageOf(storages, input.targetRegion);
     const present = await target.head(target.layout.blobData(input.digest), reporter.signal);
-    if (present !== null && present.size === input.size) {
-      const skipped = await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
-      if (skipped.recorded) {
-        metrics.blobsSkipped.inc({ region: input.targetRegion });
-        metrics.blobBytesSkipped.inc({ region: input.targetRegion }, input.size);
-      }
-      return { outcome: 'skipped', method: null, bytesSent: 0 };
+    if (present === null || present.size !== input.size) return false;
+    const skipped = await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
+    if (skipped.recorded) {
+      metrics.blobsSkipped.inc({ region: input.targetRegion });
+      metrics.blobBytesSkipped.inc({ region: input.targetRegion }, input.size);
     }
+    return true;
+  }
+
+  /** Copies and verifies the blob by the path its regions take, and records the copy. */
+  async function copyAndRecord(input: CopyBlobInput, reporter: CopyReporter): Promise<CopyBlobResult> {
+    const source = storageOf(storages, input.sourceRegion);
+    const target = storageOf(storages, input.targetRegion);
     const started = performance.now();
     const method = copyMethod(source.region, target.region);
     const bytesSent =
@@ -85,29 +93,59 @@ export function createBlobCopier({ storages, store, metrics, ...paths }: CopyDep
     return { outcome: 'copied', method, bytesSent };
   }
 
+  /**
+   * Skip what is present; else copy under the deployment-wide claim. While
+   * another worker holds the claim, wait for it to end and judge again (most
+   * likely: skip). A claim whose holder died expires and is taken over; the
+   * taker resumes the dead holder's multipart upload (blob-copy-paths.ts).
+   */
+  async function copyOnce(input: CopyBlobInput, reporter: CopyReporter): Promise<CopyBlobResult> {
+    for (;;) {
+      if (await skipIfPresent(input, reporter)) return { outcome: 'skipped', method: null, bytesSent: 0 };
+      const claim = await claims.take(input.targetRegion, input.digest);
+      if (claim === null) {
+        metrics.blobClaimWaits.inc({ region: input.targetRegion });
+        await keepingAlive(reporter, () => claims.released(input.targetRegion, input.digest, reporter.signal));
+        reporter.signal.throwIfAborted();
+        continue;
+      }
+      try {
+        // The last holder may have finished between the look above and the claim.
+        if (await skipIfPresent(input, reporter)) return { outcome: 'skipped', method: null, bytesSent: 0 };
+        const release = await paths.limits.copySlot(input.targetRegion, reporter.signal);
+        try {
+          return await copyAndRecord(input, reporter);
+        } finally {
+          release();
+        }
+      } finally {
+        await claim.release();
+      }
+    }
+  }
+
   /** Makes one blob present and verified in one target region. Idempotent. */
   return async (input, reporter) => {
     const key = `${input.targetRegion}\u0000${input.digest}`;
     // Wait out another copy of this blob into this region, then judge for ourselves (most likely: skip).
-    const keepAlive = setInterval(() => reporter.progress({ uploadId: null, bytesDone: 0 }), 5_000);
-    try {
-      // Several may be waiting on one copy: the first to wake starts its own, the others wait again.
-      while (copies.running(key)) {
-        await copies.idle(key, reporter.signal);
-        reporter.signal.throwIfAborted();
-      }
-    } finally {
-      clearInterval(keepAlive);
+    // Several may be waiting on one copy: the first to wake starts its own, the others wait again.
+    // Never joined: a joined flight's result is the other replication's, with nothing recorded for this one.
+    for (;;) {
+      if (!copies.running(key)) return copies.run(key, () => copyOnce(input, reporter));
+      await keepingAlive(reporter, () => copies.idle(key, reporter.signal));
+      reporter.signal.throwIfAborted();
     }
-    return copies.run(key, async () => {
-      const release = await paths.limits.copySlot(input.targetRegion, reporter.signal);
-      try {
-        return await copyOnce(input, reporter);
-      } finally {
-        release();
-      }
-    });
   };
+}
+
+/** Reports (no) progress every 5 s while `wait` runs, so a copy waiting on another is not taken for a stalled one. */
+async function keepingAlive(reporter: CopyReporter, wait: () => Promise<void>): Promise<void> {
+  const keepAlive = setInterval(() => reporter.progress({ uploadId: null, bytesDone: 0 }), 5_000);
+  try {
+    await wait();
+  } finally {
+    clearInterval(keepAlive);
+  }
 }
 
 /** The copyBlob activity of workflows started before one activity per region: one blob, its own heartbeats. */

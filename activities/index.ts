@@ -1,6 +1,7 @@
 // Every activity, built by one factory from its clients. Workers and tests
 // wire activities the same way; workflow code imports only the type.
 import type { ResolvedConfig } from '../domain/config';
+import { BlobClaims } from '../store/blob-claims';
 import type { EventStore } from '../store/event-store';
 import { createAnnounceActivities, type Announcer } from './announce';
 import { createBackfillActivities } from './backfill';
@@ -29,7 +30,8 @@ export interface ActivityDeps {
 export function createActivities({ config, storages, store, announcer, metrics }: ActivityDeps) {
   const partBudget = new ByteBudget(config.replication.partBudgetBytes);
   const verifications = new SourceVerifications();
-  const copyBlob = createBlobCopier({ storages, store, partSize: config.replication.partSizeBytes, budget: partBudget, verifications, limits: new RegionLimits(config.regions), metrics });
+  const claims = new BlobClaims(store, config.replication.claimSeconds);
+  const copyBlob = createBlobCopier({ storages, store, claims, partSize: config.replication.partSizeBytes, budget: partBudget, verifications, limits: new RegionLimits(config.regions), metrics });
   const manifests = createManifestActivities({ storages, store });
   const tags = createTagActivities({ storages, store, awaitNotificationMs: config.replication.awaitNotificationSeconds * 1000 });
   const regions = new Map(config.regions.map((region) => [region.name, region]));

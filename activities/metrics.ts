@@ -21,6 +21,12 @@ export function createWorkerMetrics() {
     }),
     blobsCopied: new Counter({ name: 'ferry_blobs_copied_total', help: 'Blobs copied into a region', labelNames: ['region', 'method'], registers }),
     blobBytesCopied: new Counter({ name: 'ferry_blob_bytes_copied_total', help: 'Bytes of blobs copied into a region', labelNames: ['region', 'method'], registers }),
+    blobClaimWaits: new Counter({
+      name: 'ferry_blob_claim_waits_total',
+      help: 'Blob copies that waited for another worker copying the same blob into the same region',
+      labelNames: ['region'],
+      registers,
+    }),
     blobsSkipped: new Counter({ name: 'ferry_blobs_skipped_total', help: 'Blobs already present in the region, not copied', labelNames: ['region'], registers }),
     blobBytesSkipped: new Counter({ name: 'ferry_blob_bytes_skipped_total', help: 'Bytes of blobs already present, not copied', labelNames: ['region'], registers }),
     regionFailures: new Counter({

@@ -194,6 +194,12 @@ export const configSchema = z
          * connection never holds a region, its lock or its Postgres client.
          */
         requestIdleSeconds: z.number().int().min(1).max(600).default(30),
+        /**
+         * The lease on copying one blob into one region, shared by every
+         * worker (store/blob-claims.ts): renewed while the copy runs; after a
+         * worker dies, its blobs wait this long before another worker copies them.
+         */
+        claimSeconds: z.number().int().min(3).max(600).default(15),
       })
       .prefault({}),
     reconcile: z
@@ -470,7 +476,9 @@ function resolveTokens(config: ParsedConfig, secret: (path: string, name: string
 /**
  * Loads the configuration the way every Ferry process does: FERRY_CONFIG file
  * (optional) plus environment. FERRY_WORKER_QUEUES (comma-separated) sets
- * `worker.queues`, so the workers of one deployment can share one file.
+ * `worker.queues`, so the workers of one deployment can share one file, and
+ * FERRY_WORKER_METRICS_PORTS ("port,runtimePort") `worker.metrics`, so
+ * several workers can share one host.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env, role: ProcessRole = 'all'): ResolvedConfig {
   const file = env.FERRY_CONFIG;
@@ -484,6 +492,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const queues = env.FERRY_WORKER_QUEUES?.split(',').map((queue) => queue.trim());
   if (queues !== undefined) input = { ...input, worker: { ...(input.worker as object | undefined), queues } };
+  const metricsPorts = env.FERRY_WORKER_METRICS_PORTS?.split(',').map((port) => Number(port.trim()));
+  if (metricsPorts !== undefined) {
+    if (metricsPorts.length !== 2) throw new ConfigError([`FERRY_WORKER_METRICS_PORTS=${env.FERRY_WORKER_METRICS_PORTS}: expected two ports, "port,runtimePort"`]);
+    const worker = (input.worker ?? {}) as { metrics?: object };
+    input = { ...input, worker: { ...worker, metrics: { ...worker.metrics, port: metricsPorts[0], runtimePort: metricsPorts[1] } } };
+  }
   return resolveConfig(input, env, { role });
 }
 

@@ -3,7 +3,7 @@
 // stack/supervise.ts decides which to start; support/processes.ts runs them.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { searchAttributeFlags } from '../domain/workflow-contract';
+import { CONTROL_TASK_QUEUE, regionTaskQueue, searchAttributeFlags } from '../domain/workflow-contract';
 import { ensureDatabase } from '../store/databases';
 import { ferrySpec, portOpen, repoRoot, RUN_DIR, waitUntil, type ProcessSpec, type Readiness } from '../support/processes';
 import type { LocalRegion, S3Endpoint, Topology } from './topology';
@@ -244,12 +244,30 @@ export function varnish(region: LocalRegion, env: Env): Component {
   return { spec: { name: `varnish-${region.name}`, command: 'varnishd', args, env }, address };
 }
 
-export function ferry(topology: Topology, env: Env): Component[] {
-  return [
-    { spec: ferrySpec('api', 'api', env), address: topology.ingestAddress },
-    { spec: ferrySpec('worker', 'worker', env), address: null },
+/**
+ * Ferry's api and its workers: one worker for every queue, or, with
+ * `workersPerRegion`, the production shape on one machine: worker-control for
+ * the control queue and that many workers per region queue
+ * (worker-<region>-<n>), each with its own metrics ports from 9464 up.
+ */
+export function ferry(topology: Topology, env: Env, workersPerRegion?: number): Component[] {
+  const api: Component = { spec: ferrySpec('api', 'api', env), address: topology.ingestAddress };
+  if (workersPerRegion === undefined) return [api, { spec: ferrySpec('worker', 'worker', env), address: null }];
+  const queues = [
+    { name: 'worker-control', queue: CONTROL_TASK_QUEUE },
+    ...topology.regions.flatMap((region) =>
+      Array.from({ length: workersPerRegion }, (_, index) => ({ name: `worker-${region.name}-${index + 1}`, queue: regionTaskQueue(region.name) })),
+    ),
   ];
+  const workers = queues.map(({ name, queue }, index): Component => {
+    const metricsPorts = `${9464 + 2 * index},${9465 + 2 * index}`;
+    return { spec: ferrySpec('worker', name, { ...env, FERRY_WORKER_QUEUES: queue, FERRY_WORKER_METRICS_PORTS: metricsPorts }), address: null };
+  });
+  return [api, ...workers];
 }
+
+/** The api and worker processes `up --with-ferry` may have started, whatever their shape. */
+export const isFerryProcess = (name: string) => name === 'api' || name === 'worker' || name.startsWith('worker-');
 
 const asRoot = (command: string, args: string[]) =>
   process.getuid?.() === 0 ? execFileSync(command, args, { stdio: 'inherit' }) : execFileSync('sudo', [command, ...args], { stdio: 'inherit' });

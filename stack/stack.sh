@@ -10,8 +10,10 @@
 # reports the processes.
 #
 #   stack/stack.sh up [--with-ferry]   install what is missing, start what is not running, wait for every port
+#   stack/stack.sh up --with-ferry --workers-per-region N
+#                                      Ferry as production runs it: a control worker and N workers per region queue
 #   stack/stack.sh down                stop what `up` started, by pid (TERM, then KILL)
-#   stack/stack.sh stop-ferry          stop only the api and worker of `up --with-ferry`
+#   stack/stack.sh stop-ferry          stop only the api and workers of `up --with-ferry`
 #   stack/stack.sh stop NAME...        stop single components (fault tests); `up` starts them again
 #   stack/stack.sh status              one line per component
 #   stack/stack.sh install             only install: apt packages, pinned Go binaries, node_modules
@@ -151,7 +153,7 @@ case "${1:-}" in
     install_temporal_server
     ;;
   down | stop-ferry | stop | status) install_node_modules ;;
-  *) die "usage: stack/stack.sh up [--with-ferry] | down | stop-ferry | stop NAME... | status | install" ;;
+  *) die "usage: stack/stack.sh up [--with-ferry [--workers-per-region N]] | down | stop-ferry | stop NAME... | status | install" ;;
 esac
 [ "$1" = install ] && exit 0
 # Everything after installing is the supervisor's: stack/supervise.ts.

@@ -2,9 +2,11 @@
 // starts what is not running, waits for every port, stops by pid, reports.
 // stack/stack.sh installs what is missing, then hands its command here:
 //
-//   up [--with-ferry]   start what is not running (Postgres and NATS are the machine's: started if down)
+//   up [--with-ferry [--workers-per-region N]]
+//                       start what is not running (Postgres and NATS are the machine's: started if down);
+//                       Ferry as one worker for every queue, or a control worker and N per region
 //   down                stop what `up` started (TERM, then KILL); Postgres and NATS keep running
-//   stop-ferry          stop only the api and worker of `up --with-ferry`
+//   stop-ferry          stop only the api and workers of `up --with-ferry`
 //   stop NAME...        stop single components (fault tests); `up` starts them again
 //   status              one line per component
 //
@@ -20,7 +22,6 @@ import { componentAddresses, localTopology, type Topology } from './topology';
 const log = (line: string) => console.log(`stack: ${line}`);
 // Node 20 is supported here; the AWS SDK's notice about its future Node 22 floor is noise.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const FERRY = ['api', 'worker'];
 const BUCKETS_DONE = `${RUN_DIR}/buckets.done`;
 
 /** The environment every component starts with: stack/local.env's throwaway credentials under the caller's. */
@@ -50,7 +51,7 @@ async function ready(list: components.Component[], started: Set<string>): Promis
   await Promise.all(list.map((component) => waitReady(component.spec.name, components.readiness(component, started.has(component.spec.name)))));
 }
 
-async function up(withFerry: boolean): Promise<void> {
+async function up(withFerry: boolean, workersPerRegion: number | undefined): Promise<void> {
   const began = process.hrtime.bigint();
   const topology = localTopology();
   const env = stackEnv();
@@ -76,7 +77,7 @@ async function up(withFerry: boolean): Promise<void> {
   await ready(regions, regionsStarted);
 
   if (withFerry) {
-    const ferry = components.ferry(topology, env);
+    const ferry = components.ferry(topology, env, workersPerRegion);
     await ready(ferry, await startAll(ferry));
   }
   await status(topology);
@@ -106,11 +107,14 @@ async function stop(names: string[]): Promise<void> {
   await stopProcesses(names);
 }
 
+/** Names of the processes this checkout's stack started (its pid files). */
+const startedNames = () => (existsSync(RUN_DIR) ? readdirSync(RUN_DIR).filter((file) => file.endsWith('.pid')).map((file) => file.slice(0, -'.pid'.length)) : []);
+
 async function down(): Promise<void> {
-  const started = existsSync(RUN_DIR) ? readdirSync(RUN_DIR).filter((file) => file.endsWith('.pid')).map((file) => file.slice(0, -'.pid'.length)) : [];
+  const started = startedNames();
   // Ferry first, so it does not see its dependencies vanish mid-work.
-  await stop(FERRY);
-  await stop(started.filter((name) => !FERRY.includes(name)));
+  await stop(started.filter(components.isFerryProcess));
+  await stop(started.filter((name) => !components.isFerryProcess(name)));
   rmSync(BUCKETS_DONE, { force: true });
   log('stack down (Postgres and NATS are the machine\'s and keep running)');
 }
@@ -119,7 +123,12 @@ async function status(topology: Topology): Promise<void> {
   const rows: [string, string, string, string][] = [];
   const machine: [string, string][] = [['postgres', topology.postgresAddress], ['nats', topology.natsAddress]];
   for (const [name, address] of machine) rows.push([name, 'machine', address, (await portOpen(address)) ? 'up' : 'down']);
-  for (const [name, address] of componentAddresses(topology)) {
+  // Workers of `up --with-ferry --workers-per-region N` are listed as they run, in place of the single worker.
+  const splitWorkers = startedNames().filter((name) => name.startsWith('worker-')).sort();
+  const listed = componentAddresses(topology).flatMap(([name, address]): [string, string | null][] =>
+    name === 'worker' && splitWorkers.length > 0 ? splitWorkers.map((worker) => [worker, null]) : [[name, address]],
+  );
+  for (const [name, address] of listed) {
     const pid = pidOf(name);
     let state: string;
     if (address === null) state = pid === null ? 'down' : 'up';
@@ -132,18 +141,29 @@ async function status(topology: Topology): Promise<void> {
   }
 }
 
-const USAGE = 'usage: stack/stack.sh up [--with-ferry] | down | stop-ferry | stop NAME... | status | install';
+const USAGE = 'usage: stack/stack.sh up [--with-ferry [--workers-per-region N]] | down | stop-ferry | stop NAME... | status | install';
+
+/** `up`'s options: whether to start Ferry, and how many workers per region queue (undefined: one worker for all). */
+function upOptions(options: string[]): [boolean, number | undefined] {
+  const [withFerry, flag, count, ...more] = options;
+  if (withFerry === undefined) return [false, undefined];
+  if (withFerry === '--with-ferry' && flag === undefined) return [true, undefined];
+  const workers = Number(count);
+  if (withFerry !== '--with-ferry' || flag !== '--workers-per-region' || !Number.isInteger(workers) || workers < 1 || workers > 8 || more.length > 0) {
+    throw new Error(`unknown options for up: ${options.join(' ')} (expected --with-ferry [--workers-per-region N], N from 1 to 8)`);
+  }
+  return [true, workers];
+}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'up':
-      if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== '--with-ferry')) throw new Error(`unknown option for up: ${rest.join(' ')} (expected --with-ferry)`);
-      return up(rest[0] === '--with-ferry');
+      return up(...upOptions(rest));
     case 'down':
       return down();
     case 'stop-ferry':
-      return stop(FERRY);
+      return stop(startedNames().filter(components.isFerryProcess));
     case 'stop':
       if (rest.length === 0) throw new Error('usage: stack/stack.sh stop NAME...');
       return stop(rest);

@@ -105,3 +105,18 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   received_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_event ON dead_letters (source_region, format, event_id) WHERE event_id IS NOT NULL;
+
+-- Not a projection: leases on copying one blob into one region
+-- (store/blob-claims.ts), so a layer shared by concurrent pushes crosses once
+-- per region however many workers serve the region. A row lives while its
+-- holder copies; an expired one is taken over by the next claimant, which
+-- notes whose lease it took (taken_over).
+CREATE TABLE IF NOT EXISTS blob_claims (
+  region     text        NOT NULL,
+  digest     text        NOT NULL,
+  holder     text        NOT NULL,
+  expires_at timestamptz NOT NULL,
+  taken_over text,
+  PRIMARY KEY (region, digest)
+);
+

@@ -10,7 +10,7 @@ import { localTopology } from '../../stack/topology';
 import { recreateDatabase } from '../../store/databases';
 import { repoRoot, SCOPED_PREFIX, SCOPED_TOKEN, TEST_DATABASE, TEST_RULES, testConfigPath, WAITS_PER_TOKEN } from '../support/env';
 import { holdTheStack, releaseTheStack } from '../../support/processes';
-import { pidOf, portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
+import { pidOf, portOpen, startFerry, stopExtraWorkers, stopFerry, waitUntil } from '../support/processes';
 
 /** Workflows an interrupted run left running would write into this run's fresh database. */
 async function terminateLeftoverWorkflows(): Promise<void> {
@@ -43,7 +43,7 @@ export async function setup(): Promise<void> {
     execFileSync('bash', ['stack/stack.sh', 'up'], { cwd: repoRoot, stdio: 'inherit' });
   }
   // Leftovers of a run that was interrupted before its teardown: Ferry's processes, and toxics left on a region's link.
-  await Promise.all([stopFerry('api'), stopFerry('worker')]);
+  await Promise.all([stopFerry('api'), stopFerry('worker'), stopExtraWorkers()]);
   await fetch(`http://${localTopology().faultProxy.apiAddress}/reset`, { method: 'POST' });
   await terminateLeftoverWorkflows();
   await freshDatabase();
@@ -59,6 +59,6 @@ export async function setup(): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
-  await Promise.all([stopFerry('api'), stopFerry('worker')]);
+  await Promise.all([stopFerry('api'), stopFerry('worker'), stopExtraWorkers()]);
   releaseTheStack();
 }

@@ -180,6 +180,18 @@ describe('least privilege: each process resolves only the secrets it uses', () =
     expect(() => loadConfig({ ...envWithout('FERRY_REGISTRY_'), FERRY_WORKER_QUEUES: 'ferry-region-southeastasia' }, 'worker')).toThrow(/FERRY_REGISTRY_SOUTHEASTASIA_USERNAME is not set/);
   });
 
+  it('takes a worker\'s metrics ports from FERRY_WORKER_METRICS_PORTS, so several share a host, and names a bad one', () => {
+    const config = loadConfig({ ...env, FERRY_WORKER_METRICS_PORTS: '9470,9471' }, 'worker');
+    expect(config.worker.metrics).toMatchObject({ port: 9470, runtimePort: 9471 });
+    expect(() => loadConfig({ ...env, FERRY_WORKER_METRICS_PORTS: '9470' }, 'worker')).toThrow(/FERRY_WORKER_METRICS_PORTS=9470: expected two ports/);
+    expect(() => loadConfig({ ...env, FERRY_WORKER_METRICS_PORTS: 'x,9471' }, 'worker')).toThrow(/worker\.metrics\.port/);
+  });
+
+  it('bounds the blob claim lease (replication.claimSeconds)', () => {
+    expect(resolveConfig({}, env).replication.claimSeconds).toBe(15);
+    expect(() => resolveConfig({ replication: { claimSeconds: 1 } }, env)).toThrow(/replication\.claimSeconds/);
+  });
+
   it('replicates a push only into the regions that take its source, and checks the names', () => {
     const regions = LOCAL_REGIONS.map((region) => (region.name === 'westeurope' ? { ...region, sources: ['eastus'] } : region));
     const config = resolveConfig({ regions }, env);
