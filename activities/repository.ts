@@ -91,9 +91,40 @@ export class RegionRepository {
     await this.storage.writeLink(this.layout.tagCurrentLink(this.name, tag), digest, signal);
   }
 
-  /** Removes the tag: every key under it. */
-  async untag(tag: Tag): Promise<void> {
-    await this.storage.deletePrefix(this.layout.tagPrefix(this.name, tag));
+  /**
+   * Removes the tag, which was judged to point at `judged` (null: absent).
+   * The region's own registry writes its tags without Ferry's lock, so a push
+   * there may land between the judgement and the removal; it writes its index
+   * link, then its current link. So: the current link is removed first, and
+   * only while it still holds `judged`; an index link written after it (a
+   * later second: storage times are whole seconds) is a push that landed
+   * meanwhile, whose current link is put back; and an index link of another
+   * digest written in the same second is left, so a push in progress keeps
+   * what it wrote. False when the tag was not removed (judge it again).
+   */
+  async untag(tag: Tag, judged: Digest | null): Promise<boolean> {
+    const currentKey = this.layout.tagCurrentLink(this.name, tag);
+    const current = await this.storage.readLinkWithTime(currentKey);
+    if ((current?.digest ?? null) !== judged) return false;
+    if (current !== null) await this.storage.deleteKeys([currentKey]);
+    const second = (time: Date | null) => (time === null ? null : Math.floor(time.getTime() / 1000));
+    const written = second(current?.modifiedAt ?? null);
+    const index: Array<{ key: string; second: number }> = [];
+    for await (const objects of this.storage.objectsUnder(this.layout.tagPrefix(this.name, tag))) {
+      index.push(...objects.filter((object) => object.key !== currentKey).map((object) => ({ key: object.key, second: second(object.modifiedAt)! })));
+    }
+    const later = written === null ? [] : index.filter((entry) => entry.second > written).sort((a, b) => b.second - a.second);
+    if (later.length > 0) {
+      const pushed = await this.storage.readLink(later[0]!.key);
+      if (pushed !== null) {
+        await this.storage.writeLink(currentKey, pushed);
+        return false;
+      }
+    }
+    const ownKey = judged === null ? null : this.layout.tagIndexLink(this.name, tag, judged);
+    const removable = index.filter((entry) => written === null || entry.second < written || entry.key === ownKey);
+    await this.storage.deleteKeys(removable.map((entry) => entry.key));
+    return true;
   }
 
   /** The tags whose current link points at `digest`. */

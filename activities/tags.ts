@@ -145,9 +145,11 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
       (waits) =>
         store.withTagLock(input.targetRegion, input.repository, tag, async (sql) => {
           const sourceHolds = source !== null && (await source.tagged(tag)) !== null;
+          const judged = await target.tagged(tag);
           const removed = !sourceHolds && (await mayRemove(sql, input, tag, null, target, waits));
           if (removed === WAIT) return WAIT;
-          if (removed) await target.untag(tag);
+          // The target's registry wrote the tag since it was judged: judge again.
+          if (removed && !(await target.untag(tag, judged))) return WAIT;
           const result = { removedTags: removed ? [tag] : [], removedManifest: false, removedLayerLink: false, skipped: sourceHolds ? SOURCE_HOLDS_TAG : null };
           return recordDelete(input, result, sql);
         }),
@@ -163,10 +165,12 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
    */
   async function deleteDigest(input: ApplyDeleteInput, digest: Digest, onWait?: OnWait): Promise<ApplyDeleteResult> {
     const { source, target } = repositories(input);
+    // Tags an attempt removed before it had to judge again: still this delete's, in its record.
+    const removedEarlier: Tag[] = [];
     return untilRecorded(
       (waits) =>
         store.withRepositoryLock(input.targetRegion, input.repository, async (sql) => {
-          const result: ApplyDeleteResult = { removedTags: [], removedManifest: false, removedLayerLink: false, skipped: null };
+          const result: ApplyDeleteResult = { removedTags: [...removedEarlier], removedManifest: false, removedLayerLink: false, skipped: null };
           if (await target.hasManifest(digest)) {
             if (source !== null && (await source.hasManifest(digest))) return recordDelete(input, { ...result, skipped: SOURCE_HOLDS_DIGEST }, sql);
             const removable: Tag[] = [];
@@ -178,8 +182,12 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
               if (removal) removable.push(tag);
               else kept++;
             }
-            for (const tag of removable) await target.untag(tag);
-            result.removedTags.push(...removable);
+            for (const tag of removable) {
+              // The target's registry wrote the tag since it was judged: the whole delete runs again.
+              if (!(await target.untag(tag, digest))) return WAIT;
+              removedEarlier.push(tag);
+            }
+            result.removedTags.push(...removable.filter((tag) => !result.removedTags.includes(tag)));
             if (kept === 0) {
               await target.unlinkManifest(digest);
               result.removedManifest = true;

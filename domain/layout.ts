@@ -52,7 +52,12 @@ export class StorageLayout {
   }
 
   tagIndexLink(repository: RepositoryName, tag: Tag, digest: Digest): string {
-    return `${this.tagPrefix(repository, tag)}index/sha256/${digestHex(digest)}/link`;
+    return `${this.tagPrefix(repository, tag)}${TAG_INDEX}sha256/${digestHex(digest)}/link`;
+  }
+
+  /** Where the tag's index links lie: one per digest it ever pointed at. */
+  tagIndexPrefix(repository: RepositoryName, tag: Tag): string {
+    return `${this.tagPrefix(repository, tag)}${TAG_INDEX}`;
   }
 
   /** Prefix under which every tag directory of a repository lives. */
@@ -92,6 +97,8 @@ export function linkFileBytes(digest: Digest): Uint8Array {
  * Reads a link file's bytes the way the registry does (digest.Parse of the
  * whole content): anything but a bare canonical digest is corrupt.
  */
+const TAG_INDEX = 'index/';
+
 export function parseLinkFile(bytes: Uint8Array): Digest | null {
   // ignoreBOM: a leading byte-order mark is kept, so it fails the pattern as it fails go-digest.
   const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);

@@ -198,7 +198,8 @@ describe('no dangling tag', () => {
         deleted.add(tag);
         let status = 202;
         if (behind) {
-          await repositoryIn(region.name).untag(parseTag(tag));
+          const untagged = repositoryIn(region.name);
+          await untagged.untag(parseTag(tag), await untagged.tagged(parseTag(tag)));
           hold(region.name, deleteNotification(repository, { tag }), `delete ${tag} in ${region.name}`, step);
         } else {
           status = (await registryFetch(`${region.registryUrl}/v2/${repository}/manifests/${tag}`, { method: 'DELETE' })).status;
@@ -219,7 +220,7 @@ describe('no dangling tag', () => {
         if (behind) {
           const target = repositoryIn(region.name);
           const tags = await target.lookup(digest);
-          for (const untagged of tags) await target.untag(untagged);
+          for (const untagged of tags) await target.untag(untagged, digest);
           await target.unlinkManifest(digest);
           expect(tags).toEqual([tag]);
           hold(region.name, deleteNotification(repository, { digest }), `delete ${digest.slice(7, 19)} in ${region.name}`, step);

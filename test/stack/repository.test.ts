@@ -53,9 +53,23 @@ describe('RegionRepository', () => {
 
     await repository.tag(parseTag('v1'), b);
     expect(await repository.lookup(a)).toEqual(['latest']);
-    await repository.untag(parseTag('v1'));
+    expect(await repository.untag(parseTag('v1'), a), 'judged on a digest it no longer holds').toBe(false);
+    expect(await repository.tagged(parseTag('v1'))).toBe(b);
+    expect(await repository.untag(parseTag('v1'), b)).toBe(true);
     expect(await repository.tagged(parseTag('v1'))).toBeNull();
     expect(await repository.lookup(b)).toEqual(['v2']);
+  });
+
+  it("puts back a tag its registry pushed while Ferry removed it: the push's index link came after the current link", async () => {
+    const repository = freshRepository();
+    const [a, b] = [digestOf(new TextEncoder().encode(`judged ${Date.now()}`)), digestOf(new TextEncoder().encode(`pushed ${Date.now()}`))];
+    await repository.tag(parseTag('race'), a);
+    // Storage times are whole seconds: the push comes in a later one.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // The registry's push has written its index link, not yet its current link, when Ferry removes the tag judged on a.
+    await storage.writeLink(storage.layout.tagIndexLink(repository.name, parseTag('race'), b), b);
+    expect(await repository.untag(parseTag('race'), a)).toBe(false);
+    expect(await repository.tagged(parseTag('race')), "the push's current link put back").toBe(b);
   });
 
   it('links and unlinks a blob', async () => {
