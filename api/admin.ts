@@ -110,8 +110,9 @@ const reconcileReportSchema = {
         replicationId: { type: 'integer' },
         workflowId: { type: 'string' },
       },
-      'one replication started per drift',
+      'one replication started per drift: the first 100',
     ),
+    more: { type: 'integer', description: 'replications started beyond those listed' },
     halted: listOf(
       { region: { type: 'string' }, missing: { type: 'integer' }, recorded: { type: 'integer' } },
       'regions whose tags mostly vanished (reconcile.haltShare): nothing was done from or into them',
@@ -125,7 +126,8 @@ const backfillReportSchema = {
     planned: { type: 'integer', description: 'tags to spread' },
     alreadyPresent: { type: 'integer', description: 'tags every region asked already held' },
     replicated: { type: 'integer' },
-    failed: listOf({ reference: { type: 'string' }, reason: { type: 'string' } }),
+    failed: listOf({ reference: { type: 'string' }, reason: { type: 'string' } }, 'the first 100 failures'),
+    moreFailed: { type: 'integer', description: 'failures beyond those listed' },
     remaining: { type: 'integer' },
   },
 };

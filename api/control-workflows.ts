@@ -86,7 +86,7 @@ function describeRepositories(repositories: readonly string[] | undefined): stri
 
 export async function startReconcile(temporal: Client, scope: ReconcileScope, now = new Date()): Promise<WorkflowHandle<typeof reconcile>> {
   return temporal.workflow.start<typeof reconcile>('reconcile', {
-    workflowId: `reconcile (manual) ${now.toISOString()}`,
+    workflowId: `reconcile (${scope.recovery === undefined ? 'manual' : 'recover'}) ${now.toISOString()}`,
     taskQueue: CONTROL_TASK_QUEUE,
     args: [scope],
   });

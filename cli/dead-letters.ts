@@ -27,7 +27,7 @@ export async function deadLettersCommand(config: ResolvedConfig, args: string[])
   }
   const store = EventStore.connect(config.postgresUrl);
   try {
-    await store.migrate();
+    await store.requireSchema();
     const letters = await listDeadLetters(store.pool, { sourceRegion: values.region, limit });
     for (const letter of letters) {
       console.log(`${letter.receivedAt.toISOString()}  ${letter.sourceRegion} (${letter.format})  event ${letter.eventId ?? '(no id)'}  ${letter.code}: ${letter.reason}`);

@@ -7,6 +7,7 @@
 //   ferry wait REF --region R[,R]        until REF (repo:tag or repo@digest) is replicated in every region named (cli/wait.ts)
 //   ferry stuck [--older-than 10m]       running replications with no progress for that long: stuck regions, activity, attempt, last failure (cli/stuck.ts)
 //   ferry dead-letters [--region R]      registry events Ferry acknowledged but could not read, with the reason (cli/dead-letters.ts)
+//   ferry recover [--drain-timeout 15m] [--repository R]...  rebuild the event store after its database was lost or restored (cli/recover.ts)
 //
 // stuck, reconcile and backfill talk to Temporal, or to Ferry's admin api with
 // --api URL (or FERRY_API_URL) and an admin token (cli/api-access.ts); then
@@ -16,15 +17,16 @@ import { EventStore } from '../store/event-store';
 import { BACKFILL_USAGE, backfillCommand } from './backfill';
 import { DEAD_LETTERS_USAGE, deadLettersCommand } from './dead-letters';
 import { RECONCILE_USAGE, reconcileCommand } from './reconcile';
+import { RECOVER_USAGE, recoverCommand } from './recover';
 import { STUCK_USAGE, stuckCommand } from './stuck';
 import { WAIT_USAGE, waitCommand } from './wait';
 
-const usage = `usage: ${RECONCILE_USAGE} | ferry projections verify|rebuild | ${STUCK_USAGE} | ${WAIT_USAGE} | ${BACKFILL_USAGE} | ${DEAD_LETTERS_USAGE}`;
+const usage = `usage: ${RECONCILE_USAGE} | ferry projections verify|rebuild | ${STUCK_USAGE} | ${WAIT_USAGE} | ${BACKFILL_USAGE} | ${DEAD_LETTERS_USAGE} | ${RECOVER_USAGE}`;
 
 async function projections(config: ResolvedConfig, action: string | undefined): Promise<number> {
   const store = EventStore.connect(config.postgresUrl);
   try {
-    await store.migrate();
+    await store.requireSchema();
     if (action === 'rebuild') {
       const folded = await store.rebuildProjections();
       console.log(`rebuilt projections from ${folded} events`);
@@ -66,6 +68,9 @@ switch (command) {
     break;
   case 'stuck':
     process.exitCode = await stuckCommand(rest, config);
+    break;
+  case 'recover':
+    process.exitCode = await recoverCommand(rest, config);
     break;
   case 'dead-letters':
     process.exitCode = await deadLettersCommand(config(), rest);

@@ -24,7 +24,7 @@ async function reconcileOnTemporal(config: ResolvedConfig, scope: ReconcileScope
   }
 }
 
-function printRun(run: ControlRun<'reconcile'>): number {
+export function printRun(run: ControlRun<'reconcile'>): number {
   if (run.report === null) {
     console.error(`ferry reconcile: workflow "${run.workflowId}" ${run.status}: ${run.failure}`);
     return 1;
@@ -39,6 +39,7 @@ function printRun(run: ControlRun<'reconcile'>): number {
           : `delete ${repair.repository}:${repair.tag}`;
     console.log(`  ${repair.region}: ${what} (replication #${repair.replicationId}, workflow "${repair.workflowId}")`);
   }
+  if (run.report.more) console.log(`  … and ${run.report.more} more (GET /v1/replications lists them)`);
   for (const halt of run.report.halted ?? []) {
     console.log(`  ${halt.region}: HALTED, ${halt.missing} of its ${halt.recorded} recorded tags are gone from its storage (an emptied or wrong bucket?); nothing replicated from or into it`);
   }

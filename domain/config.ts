@@ -216,7 +216,22 @@ export const configSchema = z
          * that region instead of refilling it (domain/drift.ts).
          */
         haltShare: z.number().min(0).max(1).default(0.25),
+        /**
+         * Reconcile and backfill keep their plans in Postgres (store/plans.ts)
+         * and take them this many tags at a time, so no Temporal payload
+         * grows with the number of tags.
+         */
+        pageSize: z.number().int().min(1).max(1000).default(200),
+        /**
+         * Pages one workflow run takes before it continues as new, so no
+         * history grows with the number of tags: a page of 200 repairs costs
+         * about 1,080 history events (bench:reconcile), so 4 pages stay well
+         * under Temporal's 10,240-event warning.
+         */
+        pagesPerRun: z.number().int().min(1).max(100).default(4),
       })
+      // About 5.4 history events per repair: a run stays far from Temporal's 51,200-event limit.
+      .refine((reconcile) => reconcile.pageSize * reconcile.pagesPerRun <= 5000, { message: 'pageSize × pagesPerRun must be at most 5000 (repairs per workflow run)', path: ['pagesPerRun'] })
       .prefault({}),
     worker: z
       .object({

@@ -41,8 +41,13 @@ export type Drift =
 /** A drift that becomes a replication. */
 export type Repair = Exclude<Drift, { kind: 'halted' }>;
 
-const key = (region: string, repository: string, tag: string) => `${region}\u0000${repository}\u0000${tag}`;
+/** One region's tag, as a map key. */
+export const regionTagKey = (region: string, repository: string, tag: string) => `${region}\u0000${repository}\u0000${tag}`;
+const key = regionTagKey;
 const tagKey = (repository: string, tag: string) => key('', repository, tag);
+
+/** The key findDrift's `heldBefore` is asked with: a digest a region's tag held before its recorded one. */
+export const heldBeforeKey = (region: string, repository: string, tag: string, digest: string) => `${key(region, repository, tag)}\u0000${digest}`;
 
 /**
  * Finds unobserved changes, linear in the tags. Anything younger than
@@ -51,8 +56,13 @@ const tagKey = (repository: string, tag: string) => key('', repository, tag);
  * latest write wins, as it would have had every notification arrived. A
  * region with more than `haltShare` of its settled recorded tags missing
  * (and at least two) is halted.
+ *
+ * A region whose tag went back to a digest Ferry recorded it holding before
+ * (`heldBefore`, keys from heldBeforeKey) was restored from an older copy, not
+ * pushed to: it is refilled with the recorded digest from a region holding
+ * it, ordered just after the stale write, and the old digest spreads nowhere.
  */
-export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledBefore: string, haltShare = 0.25): Drift[] {
+export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledBefore: string, haltShare = 0.25, heldBefore: ReadonlySet<string> = new Set()): Drift[] {
   const settled = Date.parse(settledBefore);
   const storedByKey = new Map(stored.map((entry) => [key(entry.region, entry.repository, entry.tag), entry]));
   const recordedByKey = new Map(recorded.map((entry) => [key(entry.region, entry.repository, entry.tag), entry]));
@@ -62,18 +72,32 @@ export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledB
   for (const record of recorded) {
     if (record.digest === null || Date.parse(record.updatedAt) > settled) continue;
     live.set(record.region, (live.get(record.region) ?? 0) + 1);
-    if (!storedByKey.has(key(record.region, record.repository, record.tag))) missing.set(record.region, [...(missing.get(record.region) ?? []), record]);
+    if (storedByKey.has(key(record.region, record.repository, record.tag))) continue;
+    const gone = missing.get(record.region) ?? [];
+    gone.push(record);
+    missing.set(record.region, gone);
   }
   const halted: Drift[] = [...missing].filter(([region, gone]) => gone.length >= 2 && gone.length > haltShare * live.get(region)!).map(([region, gone]) => ({ kind: 'halted', region, missing: gone.length, recorded: live.get(region)! }));
   const haltedRegions = new Set(halted.map((drift) => drift.region));
 
   const latest = new Map<string, Repair>();
   const holders = new Map<string, StoredTag>();
+  /** By tag and digest: the region that wrote it last. */
+  const holdersOfDigest = new Map<string, StoredTag>();
+  const regressed: Array<{ entry: StoredTag; digest: Digest }> = [];
   for (const entry of stored) {
     if (haltedRegions.has(entry.region)) continue;
+    const record = recordedByKey.get(key(entry.region, entry.repository, entry.tag));
+    if (record !== undefined && record.digest !== entry.digest && heldBefore.has(heldBeforeKey(entry.region, entry.repository, entry.tag, entry.digest))) {
+      // Back to what it held before: neither a push nor a holder. Refilled below (not a tag recorded as deleted: reconcile never deletes).
+      if (record.digest !== null && Date.parse(entry.modifiedAt) <= settled) regressed.push({ entry, digest: record.digest });
+      continue;
+    }
     const holder = holders.get(tagKey(entry.repository, entry.tag));
     if (!holder || Date.parse(entry.modifiedAt) > Date.parse(holder.modifiedAt)) holders.set(tagKey(entry.repository, entry.tag), entry);
-    const record = recordedByKey.get(key(entry.region, entry.repository, entry.tag));
+    const digestKey = `${tagKey(entry.repository, entry.tag)}\u0000${entry.digest}`;
+    const ofDigest = holdersOfDigest.get(digestKey);
+    if (!ofDigest || Date.parse(entry.modifiedAt) > Date.parse(ofDigest.modifiedAt)) holdersOfDigest.set(digestKey, entry);
     if (record?.digest === entry.digest || Date.parse(entry.modifiedAt) > settled) continue;
     const current = latest.get(tagKey(entry.repository, entry.tag));
     if (!current || Date.parse(entry.modifiedAt) > Date.parse(current.occurredAt)) {
@@ -91,5 +115,63 @@ export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledB
       refills.push({ kind: 'refill', region: holder.region, target: region, repository: record.repository, tag: record.tag, digest: holder.digest, occurredAt: holder.modifiedAt });
     }
   }
+  for (const { entry, digest } of regressed) {
+    if (latest.has(tagKey(entry.repository, entry.tag))) continue;
+    const holder = holdersOfDigest.get(`${tagKey(entry.repository, entry.tag)}\u0000${digest}`);
+    if (holder === undefined) continue;
+    // Ordered after the stale write it undoes, which the target's storage dates at the restore.
+    const occurredAt = new Date(Math.max(Date.parse(holder.modifiedAt), Date.parse(entry.modifiedAt) + 1)).toISOString();
+    refills.push({ kind: 'refill', region: holder.region, target: entry.region, repository: entry.repository, tag: entry.tag, digest, occurredAt });
+  }
   return [...halted, ...latest.values(), ...refills];
+}
+
+/** A region's tag as `ferry recover` records it: what its storage holds (null: nothing). */
+export interface RecoveredTag {
+  region: string;
+  repository: RepositoryName;
+  tag: Tag;
+  digest: Digest | null;
+}
+
+/**
+ * What a recovery records as it finds it, linear in the tags: every tag on
+ * which all regions that take it agree (the same digest in each, or in none),
+ * where the record says otherwise or nothing. `takes(target, holder,
+ * repository, tag)`: whether a change of the tag in `holder` replicates into
+ * `target` (sources and rules). A tag the regions disagree on is left out, so
+ * reconcile decides it (findDrift: the latest write wins, a missing tag is
+ * refilled, never deleted).
+ */
+export function recoveryBaseline(
+  stored: StoredTag[],
+  recorded: RecordedTag[],
+  regions: readonly string[],
+  takes: (target: string, holder: string, repository: RepositoryName, tag: Tag) => boolean,
+): RecoveredTag[] {
+  const held = new Map<string, { repository: RepositoryName; tag: Tag; digests: Map<string, Digest> }>();
+  for (const entry of stored) {
+    const found = held.get(tagKey(entry.repository, entry.tag)) ?? { repository: entry.repository, tag: entry.tag, digests: new Map() };
+    found.digests.set(entry.region, entry.digest);
+    held.set(tagKey(entry.repository, entry.tag), found);
+  }
+  const recordedByKey = new Map(recorded.map((entry) => [key(entry.region, entry.repository, entry.tag), entry.digest]));
+  const baseline: RecoveredTag[] = [];
+  const record = (region: string, repository: RepositoryName, tag: Tag, digest: Digest | null) => {
+    const known = recordedByKey.get(key(region, repository, tag));
+    if (known === undefined ? digest !== null : known !== digest) baseline.push({ region, repository, tag, digest });
+  };
+  for (const { repository, tag, digests } of held.values()) {
+    const agreed = new Set(digests.values());
+    if (agreed.size !== 1) continue;
+    const holders = [...digests.keys()];
+    const takers = regions.filter((region) => digests.has(region) || holders.some((holder) => takes(region, holder, repository, tag)));
+    if (!takers.every((region) => digests.has(region))) continue;
+    for (const region of regions) record(region, repository, tag, digests.get(region) ?? null);
+  }
+  // Recorded, but in no region's storage any more: gone everywhere.
+  for (const entry of recorded) {
+    if (entry.digest !== null && !held.has(tagKey(entry.repository, entry.tag))) record(entry.region, entry.repository, entry.tag, null);
+  }
+  return baseline;
 }

@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import type { TagHolder } from '../domain/tag-order';
 import { dedupeKey, type FerryEvent, type RecordedEvent, type ReplicationObservedData } from './events';
-import { fold, PROJECTION_TABLES } from './projections';
+import { fold, foldOwnRows, PROJECTION_TABLES } from './projections';
 
 const schemaSql = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8');
 
@@ -29,7 +29,7 @@ export interface EventChange {
   repository: string | null;
 }
 
-interface EventRow {
+export interface EventRow {
   seq: string;
   type: RecordedEvent['type'];
   replication_id: string | null;
@@ -38,7 +38,7 @@ interface EventRow {
   recorded_at: Date;
 }
 
-function toRecorded(row: EventRow): RecordedEvent {
+export function toRecorded(row: EventRow): RecordedEvent {
   return {
     seq: Number(row.seq),
     type: row.type,
@@ -61,12 +61,31 @@ export class EventStore {
     return new EventStore(pool);
   }
 
-  async migrate(): Promise<void> {
+  /**
+   * Creates or updates the schema, and floors the event sequence at
+   * `sequenceFloor` (the highest replication id Temporal knows,
+   * store/recovery.ts), so a store that was lost or restored from a backup
+   * never hands out an id an existing workflow already carries.
+   */
+  async migrate(sequenceFloor: number): Promise<void> {
     // Serialize concurrent starts (api and workers) creating the schema.
     await this.transaction(async (sql) => {
       await sql.query(`SELECT pg_advisory_xact_lock(hashtext('ferry-schema'))`);
       await sql.query(schemaSql);
+      await sql.query(
+        `SELECT setval('events_seq_seq', $1::bigint, true)
+         WHERE $1::bigint > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM events_seq_seq)`,
+        [sequenceFloor],
+      );
     });
+  }
+
+  /** Throws, naming the way out, when the schema does not exist (a command that only reads must not create it). */
+  async requireSchema(): Promise<void> {
+    const found = await this.pool.query<{ events: string | null }>(`SELECT to_regclass('events') AS events`);
+    if (found.rows[0]?.events == null) {
+      throw new Error("Ferry's event store has no tables in this database: start the api (a new install), or run `ferry recover` (a lost one)");
+    }
   }
 
   async close(): Promise<void> {
@@ -193,12 +212,24 @@ export class EventStore {
   private async foldAll(sql: PoolClient): Promise<number> {
     let folded = 0;
     let after = 0;
+    // Replications that recorded events before their observation: ones that ran on while the store was
+    // lost, whose observation `ferry recover` recorded again under their own, higher id (store/recovery.ts).
+    const reinstated = await sql.query<{ replication_id: string }>(`SELECT DISTINCT replication_id FROM events WHERE replication_id IS NOT NULL AND seq < replication_id`);
+    const earlyEvents = new Set(reinstated.rows.map((row) => Number(row.replication_id)));
     for (;;) {
       const batch = await sql.query<EventRow>(
         `SELECT seq, type, replication_id, region, data, recorded_at FROM events WHERE seq > $1 ORDER BY seq LIMIT 1000`,
         [after],
       );
-      for (const row of batch.rows) await fold(sql, toRecorded(row));
+      for (const row of batch.rows) {
+        const event = toRecorded(row);
+        await fold(sql, event);
+        // As the recovery did: what it recorded before its observation, folded onto its rows now.
+        if (event.type === 'ReplicationObserved' && earlyEvents.has(event.seq)) {
+          const early = await sql.query<EventRow>(`SELECT seq, type, replication_id, region, data, recorded_at FROM events WHERE replication_id = $1 AND seq < $1 ORDER BY seq`, [event.seq]);
+          for (const earlier of early.rows) await foldOwnRows(sql, toRecorded(earlier));
+        }
+      }
       folded += batch.rows.length;
       const last = batch.rows.at(-1);
       if (!last) return folded;

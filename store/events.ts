@@ -38,7 +38,13 @@ export type FerryEvent =
   | RegionEvent<'CompletionPublished', { subject: string; digest: Digest | null; supersededBy?: number | null }>
   | RegionEvent<'DeleteApplied', { repository: RepositoryName; digest: Digest | null; removedTags: Tag[]; occurredAt: string; skipped?: string | null }>
   | RegionEvent<'RegionFailed', { code: string; reason: string }>
-  | { type: 'ReplicationFinished'; replicationId: number; data: { succeeded: string[]; failed: string[] } };
+  | { type: 'ReplicationFinished'; replicationId: number; data: { succeeded: string[]; failed: string[] } }
+  /**
+   * What a region's storage held when `ferry recover` rebuilt the record,
+   * where every region agreed (store/recovery.ts); `asOf`: when the record
+   * it replaces was read, so a tag recorded since keeps its newer record.
+   */
+  | { type: 'TagRecovered'; region: string; data: { recovery: string; asOf?: string; repository: RepositoryName; tag: Tag; digest: Digest | null } };
 
 export type FerryEventType = FerryEvent['type'];
 
@@ -67,6 +73,8 @@ export function dedupeKey(event: FerryEvent): string {
       return `finished:${event.replicationId}`;
     case 'SourceResolved':
       return `resolved:${event.replicationId}`;
+    case 'TagRecovered':
+      return `recovered:${event.data.recovery}:${event.region}:${event.data.repository}:${event.data.tag}`;
   }
 }
 

@@ -1,6 +1,7 @@
 // Every read of the projections that the api, the activities and the bench
 // make, each named for what it answers. The projection tables are the store's
 // (schema.sql, projections.ts); nothing outside store/ writes SQL against them.
+import { heldBeforeKey } from '../domain/drift';
 import type { Digest, ImageReference, RepositoryName, Tag } from '../domain/reference';
 import type { EventStore } from './event-store';
 
@@ -122,4 +123,25 @@ export async function recordedTags(store: EventStore): Promise<RecordedTagRow[]>
     `SELECT region, repository, tag, digest, updated_at FROM region_tags`,
   );
   return rows.rows.map(({ updated_at, ...row }) => ({ ...row, updatedAt: updated_at.toISOString() }));
+}
+
+/**
+ * Of the given region tags, the digests Ferry recorded each holding at some
+ * point: written there by a replication, or pushed there by its own registry.
+ * As domain/drift.ts heldBeforeKey makes them.
+ */
+export async function digestsHeldBefore(store: EventStore, tags: ReadonlyArray<{ region: string; repository: string; tag: string }>): Promise<Set<string>> {
+  if (tags.length === 0) return new Set();
+  const columns = [tags.map((entry) => entry.region), tags.map((entry) => entry.repository), tags.map((entry) => entry.tag)];
+  const rows = await store.pool.query<{ region: string; repository: string; tag: string; digest: string }>(
+    `WITH asked (region, repository, tag) AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
+     SELECT rr.region, r.repository, r.tag, r.digest FROM asked a
+       JOIN replications r ON r.repository = a.repository AND r.tag = a.tag AND r.kind = 'push'
+       JOIN replication_regions rr ON rr.replication_id = r.id AND rr.region = a.region AND rr.tag_moved
+     UNION
+     SELECT r.source_region, r.repository, r.tag, r.digest FROM asked a
+       JOIN replications r ON r.repository = a.repository AND r.tag = a.tag AND r.source_region = a.region AND r.kind = 'push'`,
+    columns,
+  );
+  return new Set(rows.rows.map((row) => heldBeforeKey(row.region, row.repository, row.tag, row.digest)));
 }

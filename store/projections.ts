@@ -117,6 +117,17 @@ export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
         await setTag(sql, event.recordedAt, { region: event.region!, repository: data.repository, tag }, null, order, false);
       }
       return;
+    case 'TagRecovered':
+      // The digest storage holds; the order of the last change Ferry recorded stays (none: the earliest),
+      // so whatever changes the tag next is later than the recovery.
+      await sql.query(
+        `INSERT INTO region_tags (region, repository, tag, digest, replication_id, occurred_at, updated_at)
+         VALUES ($1, $2, $3, $4, 0, 'epoch', $5)
+         ON CONFLICT (region, repository, tag) DO UPDATE SET digest = EXCLUDED.digest, updated_at = EXCLUDED.updated_at
+         WHERE $6::timestamptz IS NULL OR region_tags.updated_at <= $6::timestamptz`,
+        [event.region, data.repository, data.tag, data.digest, event.recordedAt, (event.data as { asOf?: string }).asOf ?? null],
+      );
+      return;
     case 'CompletionPublished': {
       // A push whose tag a newer change holds there is superseded (its digest landed all the same).
       const superseded = 'supersededBy' in event.data;
@@ -136,4 +147,16 @@ export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
       return;
     }
   }
+}
+
+/**
+ * Folds the part of `event` that touches its own replication's rows, not
+ * region_tags: for an event appended before its observation existed (a
+ * replication that ran on while its store was lost, store/recovery.ts). Its
+ * tag effect was folded when it was appended, in its place in the log.
+ */
+export async function foldOwnRows(sql: Sql, event: RecordedEvent): Promise<void> {
+  if (event.type === 'TagReplicated') return touchRegion(sql, event, `tag_moved = true`);
+  if (event.type === 'DeleteApplied' || event.type === 'ReplicationObserved' || event.type === 'TagRecovered') return;
+  return fold(sql, event);
 }

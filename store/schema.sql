@@ -120,3 +120,14 @@ CREATE TABLE IF NOT EXISTS blob_claims (
   PRIMARY KEY (region, digest)
 );
 
+-- Not a projection: the plans of running reconciles and backfills
+-- (store/plans.ts), one row per tag, read a page at a time so that no
+-- Temporal payload grows with the number of tags; dropped when the run ends.
+CREATE TABLE IF NOT EXISTS plan_items (
+  plan_id   text    NOT NULL,
+  position  integer NOT NULL,
+  item      jsonb   NOT NULL,
+  PRIMARY KEY (plan_id, position)
+);
+-- A run that failed or was terminated never drops its plan: plans a week old go at the next plan.
+ALTER TABLE plan_items ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now();

@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { configSchema } from '../../domain/config';
 import { localTopology } from '../../stack/topology';
 import { recreateDatabase } from '../../store/databases';
-import { repoRoot, SCOPED_PREFIX, SCOPED_TOKEN, TEST_DATABASE, TEST_RULES, testConfigPath, WAITS_PER_TOKEN } from '../support/env';
+import { PLAN_PAGE_SIZE, PLAN_PAGES_PER_RUN, repoRoot, SCOPED_PREFIX, SCOPED_TOKEN, TEST_DATABASE, TEST_RULES, testConfigPath, WAITS_PER_TOKEN } from '../support/env';
 import { holdTheStack, releaseTheStack } from '../../support/processes';
 import { pidOf, portOpen, startFerry, stopExtraWorkers, stopFerry, waitUntil } from '../support/processes';
 
@@ -26,7 +26,8 @@ async function terminateLeftoverWorkflows(): Promise<void> {
  * Every run starts from an empty event store, in its own database beside the
  * dev one, and with a tokens file (auth.tokensFile) holding a read token
  * scoped to one team's repositories, fresh each run; and the replication rules
- * of test/stack/rules.test.ts (TEST_RULES).
+ * of test/stack/rules.test.ts (TEST_RULES); and reconcile and backfill plans
+ * paged a few tags at a time, so every run of them pages and continues as new.
  */
 async function freshDatabase(): Promise<void> {
   const postgresUrl = await recreateDatabase(configSchema.parse({}).postgresUrl, TEST_DATABASE);
@@ -34,7 +35,7 @@ async function freshDatabase(): Promise<void> {
   const tokensFile = `${repoRoot}.stack/run/test-tokens.json`;
   writeFileSync(tokensFile, JSON.stringify([{ name: SCOPED_TOKEN, token: randomBytes(24).toString('base64url'), scopes: [`read:${SCOPED_PREFIX}`] }]), { mode: 0o600 });
   const ingest = { waits: { maxWaitsPerToken: WAITS_PER_TOKEN } };
-  writeFileSync(testConfigPath, JSON.stringify({ postgresUrl, reconcile: { scheduled: false, settleSeconds: 1 }, auth: { tokensFile }, ingest, rules: TEST_RULES }, null, 2));
+  writeFileSync(testConfigPath, JSON.stringify({ postgresUrl, reconcile: { scheduled: false, settleSeconds: 1, pageSize: PLAN_PAGE_SIZE, pagesPerRun: PLAN_PAGES_PER_RUN }, auth: { tokensFile }, ingest, rules: TEST_RULES }, null, 2));
 }
 
 export async function setup(): Promise<void> {

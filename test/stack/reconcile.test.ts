@@ -9,11 +9,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../../api/schedules';
 import { parseDigest, parseRepositoryName, parseTag, type RepositoryName } from '../../domain/reference';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
-import { localStackEnv, repoRoot } from '../support/env';
+import { localStackEnv, PLAN_PAGE_SIZE, PLAN_PAGES_PER_RUN, repoRoot } from '../support/env';
 import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
 import { RegionStorage } from '../../activities/storage';
 import { buildImage } from '../support/oci-image';
-import { pushBehindRegistry } from '../support/source-writer';
+import { pushBehindRegistry, writeImageBehindRegistry } from '../support/source-writer';
 import { portOpen, startFerry, stopFerry, waitUntil } from '../support/processes';
 import { skopeoCopy, skopeoPull } from '../support/registry';
 import { temporalConnectOptions } from '../../domain/config';
@@ -92,6 +92,41 @@ const storage = (name: string) => RegionStorage.connect(config.regions.find((reg
 const tagCount = async (repository: string) =>
   Number((await store.pool.query<{ n: string }>(`SELECT count(*) AS n FROM events WHERE type = 'ReplicationObserved' AND data->>'repository' = $1`, [repository])).rows[0]!.n);
 
+describe('a reconcile of more tags than a page', () => {
+  it('keeps its plan in Postgres, records it a page at a time and continues as new, and reports every repair', async () => {
+    const repository = parseRepositoryName(uniqueRepository('paged'));
+    const TAGS = PLAN_PAGE_SIZE * PLAN_PAGES_PER_RUN + 2;
+    // Pushed behind eastus's registry with no notification: a drift each.
+    const image = await buildImage({ layers: [{ size: 6_000 }], tag: 'p0' });
+    await writeImageBehindRegistry(config, 'eastus', repository, image, null);
+    const eastus = storage('eastus');
+    for (let index = 1; index < TAGS; index += 1) await eastus.writeLink(eastus.layout.tagCurrentLink(repository, parseTag(`p${index}`)), parseDigest(image.manifestDigest));
+    const { code, output } = await reconcileRepository(repository);
+    expect([code, output]).toEqual([0, expect.stringContaining(`reconcile: ${TAGS} drift(s) found`)]);
+    for (let index = 0; index < TAGS; index += 1) expect(output).toContain(`eastus: ${repository}:p${index} → ${image.manifestDigest}`);
+
+    // One reconcile workflow, over several runs (continue-as-new); its plan dropped at the end.
+    const connection = await Connection.connect(temporalConnectOptions(config));
+    try {
+      const temporal = new Client({ connection });
+      const runs = new Map<string, number>();
+      const since = new Date(Date.now() - 60_000).toISOString();
+      for await (const execution of temporal.workflow.list({ query: `WorkflowType = 'reconcile' AND StartTime > '${since}'` })) runs.set(execution.workflowId, (runs.get(execution.workflowId) ?? 0) + 1);
+      const [paged, count] = [...runs].sort((a, b) => b[1] - a[1])[0]!;
+      expect(count, `${paged} continued as new`).toBe(Math.ceil(TAGS / PLAN_PAGE_SIZE / PLAN_PAGES_PER_RUN));
+      const plan = await store.pool.query(`SELECT count(*)::int AS n FROM plan_items WHERE plan_id = $1`, [paged]);
+      expect(plan.rows[0].n, 'its plan dropped when it ended').toBe(0);
+    } finally {
+      await connection.close();
+    }
+    await waitUntil(`all ${TAGS} replicated`, async () => {
+      const done = await store.pool.query(`SELECT count(*)::int AS n FROM replications WHERE repository = $1 AND outcome = 'succeeded'`, [repository]);
+      return done.rows[0].n === TAGS;
+    }, 120_000);
+    expect((await reconcileRepository(repository)).output).toContain('reconcile: 0 drift(s) found');
+  });
+});
+
 describe('a region that lost tags', () => {
   it('gets a lost tag back from the others, never a delete for them', async () => {
     const repository = parseRepositoryName(uniqueRepository('lost-tag'));
@@ -108,6 +143,32 @@ describe('a region that lost tags', () => {
     expect(refill.rows.map((row) => [row.data.kind, row.data.targetRegions])).toEqual([['push', ['westeurope']]]);
     await waitUntil('westeurope serving v1 again', async () => (await skopeoPull(`docker://127.0.0.1:5002/${repository}:v1`).catch(() => null)) === v1, 60_000);
     for (const port of [5001, 5003]) expect(await skopeoPull(`docker://127.0.0.1:${port}/${repository}:v1`)).toBe(v1);
+  });
+
+  it('puts back a region restored from an older copy, and spreads its old tags nowhere', async () => {
+    const repository = parseRepositoryName(uniqueRepository('restored-bucket'));
+    const [old] = await replicatedTags(repository, 4);
+    // v1 moves on everywhere; then southeastasia's bucket is restored from a copy taken before that, and without v4.
+    const newer = await buildImage({ layers: [{ size: 9_000 }], tag: 'v1' });
+    expect((await pushBehindRegistry(config, 'eastus', repository, newer)).succeeded).toHaveLength(2);
+    const southeastasia = storage('southeastasia');
+    await southeastasia.writeLink(southeastasia.layout.tagCurrentLink(repository, parseTag('v1')), parseDigest(old!));
+    await southeastasia.deletePrefix(southeastasia.layout.tagPrefix(repository, parseTag('v4')));
+    const { code, output } = await reconcileRepository(repository);
+    expect(code, output).toBe(0);
+    expect(output).toMatch(new RegExp(`: ${repository}:v1 → ${newer.manifestDigest}, back into southeastasia`));
+    expect(output).toMatch(new RegExp(`: ${repository}:v4 → sha256:[0-9a-f]{64}, back into southeastasia`));
+    expect(output, 'the restored digest is no push').not.toContain(`v1 → ${old}`);
+    await waitUntil('southeastasia serving the newer v1 again', async () => (await skopeoPull(`docker://127.0.0.1:5003/${repository}:v1`).catch(() => null)) === newer.manifestDigest, 60_000);
+    await waitUntil('southeastasia serving v4 again', async () => (await southeastasia.head(southeastasia.layout.tagCurrentLink(repository, parseTag('v4')))) !== null, 60_000);
+    for (const port of [5001, 5002]) expect(await skopeoPull(`docker://127.0.0.1:${port}/${repository}:v1`), 'not moved back').toBe(newer.manifestDigest);
+    // Once both refills landed, the record and every region agree.
+    await waitUntil('both refills finished', async () => {
+      const open = await store.pool.query(`SELECT 1 FROM replications WHERE repository = $1 AND outcome = 'pending'`, [repository]);
+      return open.rowCount === 0;
+    }, 60_000);
+    const again = await reconcileRepository(repository);
+    expect(again.output, again.output).toContain('reconcile: 0 drift(s) found');
   });
 
   it('halts reconcile for a region whose tags mostly vanished, and says so', async () => {

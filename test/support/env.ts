@@ -14,6 +14,9 @@ export const SCOPED_TOKEN = 'team-scoped';
 export const SCOPED_PREFIX = 'it-team-scoped';
 /** The run's ingest.waits.maxWaitsPerToken: small, so a test can reach it. */
 export const WAITS_PER_TOKEN = 25;
+/** The run's reconcile.pageSize and pagesPerRun: small, so a reconcile of a few tags pages and continues as new. */
+export const PLAN_PAGE_SIZE = 3;
+export const PLAN_PAGES_PER_RUN = 2;
 /**
  * The run's replication rules (config `rules`), on prefixes no other test
  * uses: the sandbox is kept out of southeastasia; release tags of prod go to

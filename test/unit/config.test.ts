@@ -187,6 +187,11 @@ describe('least privilege: each process resolves only the secrets it uses', () =
     expect(() => loadConfig({ ...env, FERRY_WORKER_METRICS_PORTS: 'x,9471' }, 'worker')).toThrow(/worker\.metrics\.port/);
   });
 
+  it('keeps the repairs of one reconcile run bounded (pageSize × pagesPerRun)', () => {
+    expect(resolveConfig({}, env).reconcile).toMatchObject({ pageSize: 200, pagesPerRun: 4 });
+    expect(() => resolveConfig({ reconcile: { pageSize: 1000, pagesPerRun: 6 } }, env)).toThrow(/reconcile\.pagesPerRun: pageSize × pagesPerRun must be at most 5000/);
+  });
+
   it('bounds the blob claim lease (replication.claimSeconds)', () => {
     expect(resolveConfig({}, env).replication.claimSeconds).toBe(15);
     expect(() => resolveConfig({ replication: { claimSeconds: 1 } }, env)).toThrow(/replication\.claimSeconds/);

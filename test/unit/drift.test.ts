@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findDrift, type RecordedTag, type StoredTag } from '../../domain/drift';
+import { findDrift, heldBeforeKey, recoveryBaseline, type RecordedTag, type StoredTag } from '../../domain/drift';
 import { parseDigest, parseRepositoryName, parseTag } from '../../domain/reference';
 
 const repository = parseRepositoryName('team/app');
@@ -69,3 +69,57 @@ describe('drift between storage and the event store', () => {
   });
 });
 
+
+describe('the baseline a recovery records', () => {
+  const regions = ['eastus', 'westeurope', 'southeastasia'];
+  const everywhere = () => true;
+
+  it('records storage where every region holds the same digest, and nothing the record already says', () => {
+    const held = regions.map((region) => stored(region, b));
+    expect(recoveryBaseline(held, [], regions, everywhere)).toEqual(regions.map((region) => ({ region, repository, tag, digest: b })));
+    expect(recoveryBaseline(held, regions.map((region) => recorded(region, b)), regions, everywhere)).toEqual([]);
+    // A restored backup that still says a: storage wins where all agree.
+    expect(recoveryBaseline(held, [recorded('eastus', a)], regions, everywhere).map((entry) => entry.region)).toEqual(regions);
+  });
+
+  it('leaves a tag the regions disagree on to reconcile: other digests, or missing where it belongs', () => {
+    expect(recoveryBaseline([stored('eastus', a), stored('westeurope', b), stored('southeastasia', b)], [], regions, everywhere)).toEqual([]);
+    expect(recoveryBaseline([stored('eastus', a), stored('westeurope', a)], [], regions, everywhere)).toEqual([]);
+  });
+
+  it('counts only the regions that take the tag (sources and rules), and records the others as holding nothing', () => {
+    const notFar = (target: string) => target !== 'southeastasia';
+    const baseline = recoveryBaseline([stored('eastus', a), stored('westeurope', a)], [recorded('southeastasia', b)], regions, notFar);
+    expect(baseline).toEqual([
+      { region: 'eastus', repository, tag, digest: a },
+      { region: 'westeurope', repository, tag, digest: a },
+      { region: 'southeastasia', repository, tag, digest: null },
+    ]);
+  });
+
+  it('records as deleted a recorded tag that no region holds any more', () => {
+    expect(recoveryBaseline([], [recorded('eastus', a), recorded('westeurope', null)], regions, everywhere)).toEqual([{ region: 'eastus', repository, tag, digest: null }]);
+  });
+});
+
+describe('a region restored from an older copy', () => {
+  // southeastasia's tag went back to a, which it held before b; the restore dated it later than every other write.
+  const restored = stored('southeastasia', a, '2026-01-01T11:50:00Z');
+  const heldBefore = new Set([heldBeforeKey('southeastasia', repository, tag, a)]);
+  const everyRegion = ['eastus', 'westeurope', 'southeastasia'].map((region) => recorded(region, b));
+
+  it('is refilled with the recorded digest, ordered after the stale write, and the old digest spreads nowhere', () => {
+    const drifts = findDrift([stored('eastus', b, '2026-01-01T10:00:00Z'), stored('westeurope', b, '2026-01-01T10:05:00Z'), restored], everyRegion, settled, 0.25, heldBefore);
+    expect(drifts).toEqual([{ kind: 'refill', region: 'westeurope', target: 'southeastasia', repository, tag, digest: b, occurredAt: '2026-01-01T11:50:00.001Z' }]);
+    // Without the history it reads as a push of a everywhere: the hazard this guards against.
+    expect(findDrift([stored('eastus', b), stored('westeurope', b), restored], everyRegion, settled)).toEqual([
+      { kind: 'push', region: 'southeastasia', repository, tag, digest: a, occurredAt: '2026-01-01T11:50:00Z' },
+    ]);
+  });
+
+  it('is left alone while unsettled, when no region holds the recorded digest, or when the record says deleted', () => {
+    expect(findDrift([stored('eastus', b), stored('southeastasia', a, '2026-01-01T12:00:01Z')], [recorded('eastus', b), recorded('southeastasia', b)], settled, 0.25, heldBefore)).toEqual([]);
+    expect(findDrift([restored], [recorded('southeastasia', b)], settled, 0.25, heldBefore)).toEqual([]);
+    expect(findDrift([stored('eastus', b), restored], [recorded('eastus', b), recorded('southeastasia', null)], settled, 0.25, heldBefore)).toEqual([]);
+  });
+});
