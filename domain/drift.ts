@@ -20,7 +20,12 @@ export interface RecordedTag {
   tag: Tag;
   digest: Digest | null;
   updatedAt: string;
+  /** When the change recorded there happened: its place among the tag's changes (domain/tag-order.ts). */
+  occurredAt: string;
 }
+
+/** The later of two times. */
+const later = (a: string, b: string | undefined) => (b === undefined || Date.parse(a) >= Date.parse(b) ? a : b);
 
 /**
  * What a scan found. `push`: a change `region` made that Ferry never heard
@@ -112,7 +117,9 @@ export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledB
       if (latest.has(tagKey(record.repository, record.tag))) continue;
       const holder = holders.get(tagKey(record.repository, record.tag));
       if (holder === undefined || holder.region === region) continue;
-      refills.push({ kind: 'refill', region: holder.region, target: region, repository: record.repository, tag: record.tag, digest: holder.digest, occurredAt: holder.modifiedAt });
+      // Ordered as the change recorded in the holder, which its storage dates to the second only.
+      const occurredAt = later(holder.modifiedAt, recordedByKey.get(key(holder.region, holder.repository, holder.tag))?.occurredAt);
+      refills.push({ kind: 'refill', region: holder.region, target: region, repository: record.repository, tag: record.tag, digest: holder.digest, occurredAt });
     }
   }
   for (const { entry, digest } of regressed) {
@@ -120,7 +127,8 @@ export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledB
     const holder = holdersOfDigest.get(`${tagKey(entry.repository, entry.tag)}\u0000${digest}`);
     if (holder === undefined) continue;
     // Ordered after the stale write it undoes, which the target's storage dates at the restore.
-    const occurredAt = new Date(Math.max(Date.parse(holder.modifiedAt), Date.parse(entry.modifiedAt) + 1)).toISOString();
+    const afterStale = new Date(Date.parse(entry.modifiedAt) + 1).toISOString();
+    const occurredAt = later(later(holder.modifiedAt, afterStale), recordedByKey.get(key(holder.region, holder.repository, holder.tag))?.occurredAt);
     refills.push({ kind: 'refill', region: holder.region, target: entry.region, repository: entry.repository, tag: entry.tag, digest, occurredAt });
   }
   return [...halted, ...latest.values(), ...refills];

@@ -115,14 +115,15 @@ export interface RecordedTagRow {
   tag: Tag;
   digest: Digest | null;
   updatedAt: string;
+  occurredAt: string;
 }
 
 /** What the store says every region's tags point at. */
 export async function recordedTags(store: EventStore): Promise<RecordedTagRow[]> {
-  const rows = await store.pool.query<{ region: string; repository: RepositoryName; tag: Tag; digest: Digest | null; updated_at: Date }>(
-    `SELECT region, repository, tag, digest, updated_at FROM region_tags`,
+  const rows = await store.pool.query<{ region: string; repository: RepositoryName; tag: Tag; digest: Digest | null; updated_at: Date; occurred_at: Date }>(
+    `SELECT region, repository, tag, digest, updated_at, occurred_at FROM region_tags`,
   );
-  return rows.rows.map(({ updated_at, ...row }) => ({ ...row, updatedAt: updated_at.toISOString() }));
+  return rows.rows.map(({ updated_at, occurred_at, ...row }) => ({ ...row, updatedAt: updated_at.toISOString(), occurredAt: occurred_at.toISOString() }));
 }
 
 /**

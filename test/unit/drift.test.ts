@@ -1,13 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { findDrift, heldBeforeKey, recoveryBaseline, type RecordedTag, type StoredTag } from '../../domain/drift';
 import { parseDigest, parseRepositoryName, parseTag } from '../../domain/reference';
+import { laterThan } from '../../domain/tag-order';
 
 const repository = parseRepositoryName('team/app');
 const tag = parseTag('v1');
 const [a, b] = [parseDigest(`sha256:${'a'.repeat(64)}`), parseDigest(`sha256:${'b'.repeat(64)}`)];
 const settled = '2026-01-01T12:00:00Z';
 const stored = (region: string, digest = a, modifiedAt = '2026-01-01T11:00:00Z'): StoredTag => ({ region, repository, tag, digest, modifiedAt });
-const recorded = (region: string, digest: typeof a | null = a, updatedAt = '2026-01-01T11:00:00Z'): RecordedTag => ({ region, repository, tag, digest, updatedAt });
+const recorded = (region: string, digest: typeof a | null = a, updatedAt = '2026-01-01T11:00:00Z', occurredAt = '2026-01-01T10:59:00Z'): RecordedTag => ({
+  region,
+  repository,
+  tag,
+  digest,
+  updatedAt,
+  occurredAt,
+});
 
 describe('drift between storage and the event store', () => {
   it('is none when every region holds what was recorded', () => {
@@ -35,6 +43,14 @@ describe('drift between storage and the event store', () => {
     // Gone everywhere, or recorded as deleted: nothing to refill from, and nothing to do.
     expect(findDrift([], [recorded('eastus', a), recorded('westeurope', a)], settled)).toEqual([]);
     expect(findDrift([], [recorded('eastus', null)], settled)).toEqual([]);
+  });
+
+  it('orders a refill as the change recorded in its holder, which storage dates to the second only', () => {
+    // The push happened at .347 of the second; the holder's storage says the second, earlier than the change it refills.
+    const records = ['eastus', 'westeurope', 'southeastasia'].map((region) => recorded(region, a, '2026-01-01T11:00:01Z', '2026-01-01T11:00:00.347Z'));
+    const drifts = findDrift([stored('eastus'), stored('westeurope')], records, settled);
+    expect(drifts).toEqual([{ kind: 'refill', region: 'eastus', target: 'southeastasia', repository, tag, digest: a, occurredAt: '2026-01-01T11:00:00.347Z' }]);
+    expect(laterThan({ occurredAt: drifts[0]!.kind === 'refill' ? drifts[0]!.occurredAt : '', replicationId: 2 }, { occurredAt: '2026-01-01T11:00:00.347Z', replicationId: 1 }), 'not refused by the change it restores').toBe(true);
   });
 
   it('leaves a refill to a push of the same tag, which reaches the region that lost it', () => {
