@@ -40,7 +40,7 @@ export function createActivities({ config, storages, store, announcer, metrics }
   const caches = createCachePurgeActivities({ regions, registries, store });
   const announce = createAnnounceActivities({ announcer, store, metrics });
   return {
-    ...createRegionReplicationActivities({ store, copyBlob, manifests, tags, pullCheck, caches, announce }),
+    ...createRegionReplicationActivities({ config, store, copyBlob, manifests, tags, pullCheck, caches, announce }),
     ...createReconcileActivities({ config, storages, store, metrics }),
     ...createBackfillActivities({ config, storages, store }),
     // announceOutcome, a local activity of replicateChange; announceRegion and the rest are the

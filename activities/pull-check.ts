@@ -17,6 +17,8 @@ export interface VerifyPullInput {
   /** The tag this replication moved, if it did. */
   tag: Tag | null;
   graph: ManifestGraph;
+  /** What the tag should hold when other than the graph's root: a merged referrers index (activities/tags.ts). */
+  tagDigest?: Digest;
 }
 
 export interface VerifyPullResult {
@@ -63,7 +65,7 @@ export function createPullCheckActivities({ regions, registries }: { regions: Re
         const tagged = await fetchManifest(client, registry, input.repository, tag, signal);
         // 404: a newer delete of the tag won (deletes are fenced like moves); the digest is still announced.
         if (tagged.status !== 200 && tagged.status !== 404) throw notPullable(input.targetRegion, `GET ${input.repository}:${tag} answered ${tagged.status}`);
-        tagHoldsDigest = tagged.status === 200 && tagged.digestHeader === input.graph.root;
+        tagHoldsDigest = tagged.status === 200 && tagged.digestHeader === (input.tagDigest ?? input.graph.root);
       };
       const checkChild = async (digest: Digest) => {
         const child = await fetchManifest(client, registry, input.repository, digest, signal);

@@ -21,10 +21,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import type { ResolvedConfig } from '../domain/config';
 import type { ManifestGraph } from '../domain/manifest';
 import type { Digest, Tag } from '../domain/reference';
+import { OCI_INDEX_MEDIA_TYPE } from '../domain/referrers';
 import { regionMessageIds, type RegionOutcome, type RegionReplication, type ReplicationRequest } from '../domain/workflow-contract';
 import type { EventStore } from '../store/event-store';
+import { recordObservation } from '../store/observations';
 import { forEachLimited } from '../support/concurrency';
 import type { createAnnounceActivities } from './announce';
 import type { BlobCopier } from './blobs';
@@ -46,6 +49,7 @@ interface SourceCheck {
 }
 
 export interface RegionReplicationDeps {
+  config: ResolvedConfig;
   store: EventStore;
   copyBlob: BlobCopier;
   manifests: ReturnType<typeof createManifestActivities>;
@@ -55,7 +59,7 @@ export interface RegionReplicationDeps {
   announce: ReturnType<typeof createAnnounceActivities>;
 }
 
-export function createRegionReplicationActivities({ store, copyBlob, manifests, tags, pullCheck, caches, announce }: RegionReplicationDeps) {
+export function createRegionReplicationActivities({ config, store, copyBlob, manifests, tags, pullCheck, caches, announce }: RegionReplicationDeps) {
   /** Whether this push should move the tag: the source tag holds our digest (the source's storage decides). */
   async function confirmSourceTag(request: ReplicationRequest, first: ResolvedSource, heartbeat: RegionHeartbeat, signal: AbortSignal): Promise<boolean> {
     heartbeat.phase('source-tag');
@@ -111,10 +115,36 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
     sourceChecks.run(String(request.replicationId), () => checkSource(request, heartbeat, signal));
 
   /**
-   * Replicates a push; returns the tag to announce (null: the digest only) and,
-   * when a newer change holds the tag in the region, which (null: not known yet).
+   * A referrers tag merged in `targetRegion` lists what the pushed index
+   * lacks, so the source lacks it too: the merged index is recorded as a push
+   * from `targetRegion` to every region that takes its pushes, whose workflow
+   * replicateChange starts. One per replication and region, however often retried.
    */
-  async function pushInto(request: ReplicationRequest, targetRegion: string, heartbeat: RegionHeartbeat, signal: AbortSignal): Promise<{ tag: Tag | null; superseded: { by: number | null } | null }> {
+  async function recordWidenedReferrers(request: ReplicationRequest, targetRegion: string, holds: Digest): Promise<ReplicationRequest> {
+    const { request: followUp } = await recordObservation(store, config, {
+      kind: 'push',
+      sourceRegion: targetRegion,
+      repository: request.repository,
+      tag: request.tag,
+      digest: holds,
+      mediaType: OCI_INDEX_MEDIA_TYPE,
+      eventId: `referrers:${request.replicationId}:${targetRegion}:${holds}`,
+      occurredAt: request.occurredAt,
+    });
+    return followUp;
+  }
+
+  /**
+   * Replicates a push; returns the tag to announce (null: the digest only),
+   * when a newer change holds the tag in the region, which (null: not known
+   * yet), and the push of a referrers index this one widened.
+   */
+  async function pushInto(
+    request: ReplicationRequest,
+    targetRegion: string,
+    heartbeat: RegionHeartbeat,
+    signal: AbortSignal,
+  ): Promise<{ tag: Tag | null; superseded: { by: number | null } | null; followUp?: ReplicationRequest }> {
     const digest = request.digest!;
     const ids = { replicationId: request.replicationId, targetRegion, repository: request.repository };
     heartbeat.phase('resolve');
@@ -126,6 +156,7 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
     await manifests.writeManifests({ ...ids, sourceRegion: request.sourceRegion, graph: resolved.graph });
 
     let movedTag: Tag | null = null;
+    let referrers: { holds: Digest; widened: boolean } | undefined;
     // A tag push whose source tag moved on before it could be confirmed is superseded by that newer push.
     let superseded: { by: number | null } | null = request.tag !== null && !tagConfirmed ? { by: null } : null;
     if (request.tag !== null && tagConfirmed) {
@@ -133,15 +164,17 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
       const result = await tags.moveTag({ ...ids, sourceRegion: request.sourceRegion, occurredAt: request.occurredAt, tag: request.tag, digest }, (waitingFor) => heartbeat.waiting(waitingFor));
       if (result.moved) movedTag = request.tag;
       else superseded = { by: result.heldBy };
+      referrers = result.referrers;
     }
     heartbeat.phase('purge');
     await caches.purgeCaches({ ...ids, references: movedTag === null ? [digest] : [movedTag, digest] });
     heartbeat.phase('verify');
-    const pulled = await pullCheck.verifyPull({ targetRegion, repository: request.repository, tag: movedTag, graph: resolved.graph });
+    const pulled = await pullCheck.verifyPull({ targetRegion, repository: request.repository, tag: movedTag, graph: resolved.graph, tagDigest: referrers?.holds });
     // What a puller gets through the region's caches is what the registry serves (a fill in flight at the PURGE is caught here).
     await caches.confirmCaches({ targetRegion, repository: request.repository, references: movedTag === null ? [] : [movedTag] });
-    // Announce the tag only while it still holds this digest; a newer push announces its own.
-    return { tag: pulled.tagHoldsDigest ? movedTag : null, superseded };
+    // Announce the tag only while it still holds this digest (or the referrers merged with it); a newer push announces its own.
+    const followUp = referrers?.widened ? { followUp: await recordWidenedReferrers(request, targetRegion, referrers.holds) } : {};
+    return { tag: pulled.tagHoldsDigest ? movedTag : null, superseded, ...followUp };
   }
 
   async function deleteInto(request: ReplicationRequest, targetRegion: string, heartbeat: RegionHeartbeat): Promise<void> {
@@ -171,7 +204,7 @@ export function createRegionReplicationActivities({ store, copyBlob, manifests, 
           heartbeat.phase('announce');
           if (pushed.superseded === null) await announce.announceRegion({ ...message, kind: 'replicated', tag: pushed.tag });
           else await announce.announceRegion({ ...message, kind: 'superseded', tag: request.tag, supersededBy: pushed.superseded.by });
-          outcome = { region: targetRegion, outcome: 'replicated', failure: null };
+          outcome = { region: targetRegion, outcome: 'replicated', failure: null, ...(pushed.followUp === undefined ? {} : { followUp: pushed.followUp }) };
         } else {
           await deleteInto(request, targetRegion, heartbeat);
           heartbeat.phase('announce');

@@ -140,6 +140,8 @@ export interface RegionOutcome {
   region: string;
   outcome: 'replicated' | 'deleted' | 'failed';
   failure: { code: string; reason: string } | null;
+  /** A change this one led to, recorded already, whose workflow the replication starts: a referrers index widened in the region. */
+  followUp?: ReplicationRequest;
 }
 
 /** Which of two pushes of a tag is newer: registry event time first, then acceptance order. */

@@ -9,9 +9,18 @@
 // A region that cannot make progress keeps its activity pending (retried
 // without limit, invariant 6), where the Temporal UI and `ferry stuck` show
 // its attempt, last failure and heartbeat: phase, blobs moving, bytes done.
-import { ApplicationFailure, proxyActivities, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  proxyActivities,
+  proxyLocalActivities,
+  startChild,
+  upsertSearchAttributes,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
-import { regionTaskQueue, searchAttributes, type RegionOutcome, type ReplicationRequest } from '../domain/workflow-contract';
+import { regionTaskQueue, replicationStartOptions, searchAttributes, type RegionOutcome, type ReplicationRequest } from '../domain/workflow-contract';
 
 const local = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1m',
@@ -38,6 +47,23 @@ export async function replicateChange(request: ReplicationRequest): Promise<{ su
     request.targetRegions.map((region) =>
       // The activity id is the region: the UI's Pending Activities and `ferry stuck` name it.
       regionActivity(region).executeWithOptions({ activityId: region, summary: summaryOf(request, region) }, [{ request, targetRegion: region }]),
+    ),
+  );
+  // A referrers index widened in a region goes on from there, as a replication of its own (activities/region-replication.ts).
+  await Promise.all(
+    outcomes.flatMap((outcome) =>
+      outcome.followUp === undefined
+        ? []
+        : [
+            startChild(replicateChange, {
+              ...replicationStartOptions(outcome.followUp),
+              args: [outcome.followUp],
+              parentClosePolicy: ParentClosePolicy.ABANDON,
+              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            }).catch((error: unknown) => {
+              if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+            }),
+          ],
     ),
   );
   const succeeded = outcomes.filter((outcome) => outcome.failure === null).map((outcome) => outcome.region);

@@ -12,7 +12,7 @@
 //   <layoutDir>/blobs/sha256/<hex>    -> layers, config, manifest(s)
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -143,8 +143,20 @@ export async function buildArtifact(subject: OciImage, options: { artifactType: 
   return finishImage(layoutDir, tag, manifest, { config, layers: [payload], platform: subject.platform });
 }
 
-/** Builds a multi-platform OCI index over `images`, in a new layout holding all of their blobs. */
-export async function buildIndex(images: OciImage[], options: { tag?: string } = {}): Promise<OciIndex> {
+/**
+ * The referrers fallback index of `subject` (OCI distribution spec 1.1), as a
+ * client attaching `artifacts` of `artifactType` pushes it to a registry
+ * without the referrers API: under the tag `sha256-<hex>`.
+ */
+export function buildReferrersIndex(subject: OciImage, artifacts: OciImage[], artifactType: string): Promise<OciIndex> {
+  return buildIndex(artifacts, { tag: subject.manifestDigest.replace(':', '-'), describe: () => ({ artifactType }) });
+}
+
+/**
+ * Builds a multi-platform OCI index over `images`, in a new layout holding all
+ * of their blobs; `describe` gives each image's entry other fields than its platform.
+ */
+export async function buildIndex(images: OciImage[], options: { tag?: string; describe?: (image: OciImage) => object } = {}): Promise<OciIndex> {
   const tag = options.tag ?? 'latest';
   const layoutDir = await createLayout();
   for (const image of images) {
@@ -159,7 +171,7 @@ export async function buildIndex(images: OciImage[], options: { tag?: string } =
       mediaType: OCI_MANIFEST,
       digest: image.manifestDigest,
       size: image.manifestSize,
-      platform: image.platform,
+      ...(options.describe?.(image) ?? { platform: image.platform }),
     })),
   });
   await writeLayoutIndex(layoutDir, { mediaType: OCI_INDEX, ...index }, tag);
@@ -178,6 +190,11 @@ async function createLayout(): Promise<string> {
   await mkdir(join(layoutDir, 'blobs', 'sha256'), { recursive: true });
   await writeFile(join(layoutDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   return layoutDir;
+}
+
+/** The bytes of a blob (or manifest) of a layout. */
+export function readLayoutBlob(layoutDir: string, digest: string): Promise<Buffer> {
+  return readFile(blobPath(layoutDir, digest));
 }
 
 function blobPath(layoutDir: string, digest: string): string {

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { loadConfig, type RegistryCredentials } from '../../domain/config';
 import { MANIFEST_ACCEPT } from '../../domain/manifest';
 import { localStackEnv } from './env';
+import { readLayoutBlob, type OciImage, type OciIndex } from './oci-image';
 
 const run = promisify(execFile);
 
@@ -38,6 +39,36 @@ export function authorizationFor(url: string): Record<string, string> {
 /** fetch, logged in to the registry `url` belongs to when it requires it: any raw registry request of a test. */
 export function registryFetch(url: string, init: RequestInit = {}): Promise<Response> {
   return fetch(url, { ...init, headers: { ...authorizationFor(url), ...(init.headers as Record<string, string> | undefined) } });
+}
+
+/**
+ * Pushes an image or index over the OCI distribution API, as cosign or oras
+ * push an artifact and a referrers index (skopeo cannot copy an index of
+ * artifacts with --preserve-digests): every blob (POST then PUT, skipped when
+ * the registry has it), an index's children by digest, then the manifest
+ * under `reference`.
+ */
+export async function pushWithApi(baseUrl: string, repository: string, pushed: OciImage | OciIndex, reference: string): Promise<void> {
+  const url = (path: string) => new URL(`/v2/${repository}/${path}`, baseUrl).href;
+  const expectOk = async (response: Response, what: string) => {
+    if (!response.ok) throw new Error(`${what} answered ${response.status}: ${await response.text()}`);
+  };
+  if ('images' in pushed) {
+    for (const image of pushed.images) await pushWithApi(baseUrl, repository, image, image.manifestDigest);
+  } else {
+    for (const blob of [{ digest: pushed.configDigest }, ...pushed.layers.filter((layer) => layer.urls === undefined)]) {
+      if ((await registryFetch(url(`blobs/${blob.digest}`), { method: 'HEAD' })).status === 200) continue;
+      const started = await registryFetch(url('blobs/uploads/'), { method: 'POST' });
+      await expectOk(started, `starting the upload of ${blob.digest}`);
+      const location = new URL(started.headers.get('location')!, baseUrl);
+      location.searchParams.set('digest', blob.digest);
+      const body = await readLayoutBlob(pushed.layoutDir, blob.digest);
+      await expectOk(await registryFetch(location.href, { method: 'PUT', body, headers: { 'Content-Type': 'application/octet-stream' } }), `uploading ${blob.digest}`);
+    }
+  }
+  const manifest = await readLayoutBlob(pushed.layoutDir, pushed.manifestDigest);
+  const mediaType = (JSON.parse(manifest.toString()) as { mediaType: string }).mediaType;
+  await expectOk(await registryFetch(url(`manifests/${reference}`), { method: 'PUT', body: manifest, headers: { 'Content-Type': mediaType } }), `putting ${repository}:${reference}`);
 }
 
 /** A skopeo reference for `repository:tag` (or `repository@digest`) on a registry or cache at `baseUrl`. */

@@ -13,12 +13,13 @@ const workflowIds: Record<string, string> = JSON.parse(readFileSync(new URL('wor
 const histories = readdirSync(directory).filter((name) => name in workflowIds);
 
 describe('recorded workflow histories', () => {
-  it('are there to replay: replicateChange pushes (one failed) and a delete; the earlier push, region child and delete; a reconcile', () => {
+  it('are there to replay: replicateChange pushes (one failed, one starting the push of a widened referrers index) and a delete; the earlier push, region child and delete; a reconcile', () => {
     expect(histories.sort()).toEqual([
       'reconcile.json',
       'replicate-change-delete.json',
       'replicate-change-failed.json',
       'replicate-change-multi-arch.json',
+      'replicate-change-referrers.json',
       'replicate-delete.json',
       'replicate-push-multi-arch.json',
       'replicate-to-region-streamed.json',

@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { isReferrersTag, listedReferrers, mergeReferrers, OCI_INDEX_MEDIA_TYPE } from '../../domain/referrers';
+
+const digestOf = (seed: string) => `sha256:${createHash('sha256').update(seed).digest('hex')}`;
+const signature = (seed: string, annotations: Record<string, string> = {}) => ({
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  digest: digestOf(seed),
+  size: 500,
+  artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+  ...(Object.keys(annotations).length === 0 ? {} : { annotations }),
+});
+const index = (...manifests: object[]) => new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests }));
+const [a, b, c] = [signature('signed in eastus'), signature('signed in westeurope'), signature('signed in southeastasia')];
+
+function merged(incoming: Uint8Array, held: Uint8Array, keep?: (digest: string) => boolean) {
+  const result = mergeReferrers(incoming, held, keep);
+  if (result?.holds !== 'merged') throw new Error(`expected a merge, got ${JSON.stringify(result)}`);
+  return result;
+}
+
+describe('the referrers fallback tag', () => {
+  it('is sha256- and the 64 hex digits of the subject, nothing else', () => {
+    expect(isReferrersTag(`sha256-${'a'.repeat(64)}`)).toBe(true);
+    for (const tag of [`sha256-${'a'.repeat(64)}.sig`, `sha256-${'A'.repeat(64)}`, `sha256-${'a'.repeat(63)}`, 'latest', `sha512-${'a'.repeat(64)}`]) {
+      expect(isReferrersTag(tag), tag).toBe(false);
+    }
+  });
+
+  it('keeps the arriving index when it lists everything the region did, and the region\'s when that lists everything arriving', () => {
+    expect(mergeReferrers(index(a, b), index(a))).toEqual({ holds: 'incoming' });
+    expect(mergeReferrers(index(a), index(b, a))).toEqual({ holds: 'held' });
+    // The same list in another order is the arriving one: nothing widened.
+    expect(mergeReferrers(index(b, a), index(a, b))).toEqual({ holds: 'incoming' });
+  });
+
+  it('merges two indexes into their union, the same bytes whichever region merges', () => {
+    const here = merged(index(a), index(b));
+    const there = merged(index(b), index(a));
+    expect(Buffer.from(here.bytes).toString()).toBe(Buffer.from(there.bytes).toString());
+    expect(here.digest).toBe(there.digest);
+    expect(here.digest).toBe(digestOf(Buffer.from(here.bytes).toString()));
+    const document = JSON.parse(Buffer.from(here.bytes).toString());
+    expect(document.mediaType).toBe(OCI_INDEX_MEDIA_TYPE);
+    expect(document.manifests).toEqual([a, b].sort((x, y) => (x.digest < y.digest ? -1 : 1)));
+    // Merged again with either side, the union stays: the regions converge on one digest.
+    expect(mergeReferrers(here.bytes, index(a))).toEqual({ holds: 'incoming' });
+    expect(mergeReferrers(index(b), here.bytes)).toEqual({ holds: 'held' });
+    expect(listedReferrers(merged(index(c), here.bytes).bytes)?.sort()).toEqual([a.digest, b.digest, c.digest].sort());
+  });
+
+  it('picks one descriptor for a referrer both list differently, whichever region merges', () => {
+    const annotated = signature('signed in eastus', { 'org.opencontainers.image.created': '2026-11-25T00:00:00Z' });
+    expect(Buffer.from(merged(index(a, b), index(annotated, c)).bytes).toString()).toBe(Buffer.from(merged(index(annotated, c), index(a, b)).bytes).toString());
+  });
+
+  it('leaves out a referrer the region lists but lacks the manifest of', () => {
+    const present = (digest: string) => digest !== c.digest;
+    expect(mergeReferrers(index(a), index(a, c), present)).toEqual({ holds: 'incoming' });
+    const result = merged(index(a), index(a, b, c), present);
+    expect(listedReferrers(result.bytes)?.sort()).toEqual([a.digest, b.digest].sort());
+  });
+
+  it('is no merge when either side is no OCI index: the tag is then ordered like any other', () => {
+    const image = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: a, layers: [] }));
+    const dockerList = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json', manifests: [a] }));
+    expect(mergeReferrers(index(a), image)).toBeNull();
+    expect(mergeReferrers(image, index(a))).toBeNull();
+    expect(mergeReferrers(dockerList, index(a))).toBeNull();
+    expect(mergeReferrers(new TextEncoder().encode('{"schemaVersion":2,"manifests":[{"size":1}]}'), index(a))).toBeNull();
+    expect(mergeReferrers(new Uint8Array([0xff]), index(a))).toBeNull();
+  });
+});
