@@ -13,8 +13,11 @@ const workflowIds: Record<string, string> = JSON.parse(readFileSync(new URL('wor
 const histories = readdirSync(directory).filter((name) => name in workflowIds);
 
 describe('recorded workflow histories', () => {
-  it('are there to replay: replicateChange pushes (one failed, one starting the push of a widened referrers index) and a delete; the earlier push, region child and delete; a reconcile', () => {
+  it('are there to replay: replicateChange pushes (one failed, one starting the push of a widened referrers index) and a delete; the earlier push, region child and delete; a reconcile whole, and paged (a run that continued as new, and the last); a paged backfill', () => {
     expect(histories.sort()).toEqual([
+      'backfill-paged.json',
+      'reconcile-paged-last-run.json',
+      'reconcile-paged.json',
       'reconcile.json',
       'replicate-change-delete.json',
       'replicate-change-failed.json',
