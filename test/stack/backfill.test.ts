@@ -9,7 +9,7 @@ import type { ReplicationObservedData } from '../../store/events';
 import type { EventStore } from '../../store/event-store';
 import { backfillProgressQuery } from '../../workflows/backfill';
 import { localStackEnv, repoRoot } from '../support/env';
-import { connectStore, localConfig, uniqueRepository } from '../support/ferry';
+import { connectStore, ferryCli, localConfig, uniqueRepository } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
 import { skopeoPull } from '../support/registry';
 import { writeImageBehindRegistry } from '../support/source-writer';
@@ -30,15 +30,7 @@ afterAll(async () => {
   await connection.close();
 });
 
-async function ferryBackfill(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/ferry.ts', 'backfill', ...args], { cwd: repoRoot, env: localStackEnv() });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const ferryBackfill = (args: string[]) => ferryCli(['backfill', ...args]);
 
 async function image(tag: string): Promise<OciImage> {
   return buildImage({ layers: [{ size: 150_000 }, { size: 60_000 }], tag });

@@ -1,12 +1,26 @@
-// What stack tests share: the local configuration, the event store, and a
-// JetStream reader that sees Ferry's messages the way a deploy pipeline would.
+// What stack tests share: the local configuration, the event store, the
+// `ferry` command, and a JetStream reader that sees Ferry's messages the way a
+// deploy pipeline would.
 import { Client, Connection } from '@temporalio/client';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { connect, consumerOpts, type NatsConnection } from 'nats';
 import { loadConfig, temporalConnectOptions, type ResolvedConfig } from '../../domain/config';
 import type { OutcomeMessage, RegionMessage } from '../../domain/subjects';
 import { EventStore } from '../../store/event-store';
-import { localStackEnv } from './env';
+import { localStackEnv, repoRoot } from './env';
+
+/** Runs `ferry <args>` as an operator would, against the local stack: its exit code and output. */
+export async function ferryCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/ferry.ts', ...args], { cwd: repoRoot, env: localStackEnv() });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
 
 export function localConfig(): ResolvedConfig {
   return loadConfig(localStackEnv());

@@ -6,10 +6,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegionStorage } from '../../activities/storage';
 import type { ResolvedConfig } from '../../domain/config';
-import { parseDigest, parseRepositoryName, parseTag, type Digest } from '../../domain/reference';
+import { parseDigest, parseRepositoryName, parseTag, type Digest, type RepositoryName, type Tag } from '../../domain/reference';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
 import { bearer, MessageCollector } from './ferry';
-import type { OciImage } from './oci-image';
+import type { OciImage, OciIndex } from './oci-image';
+import { forEachLimited } from '../../support/concurrency';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/distribution-2.8/notifications/${name}.json`, import.meta.url), 'utf8'));
 const template = fixture('0003');
@@ -19,14 +20,30 @@ const digestDeleteTemplate = fixture('0032');
 
 export type Damage = { corrupt: Digest } | { omit: Digest } | null;
 
-function blobBytes(image: OciImage, digest: string): Buffer {
+function blobBytes(image: { layoutDir: string }, digest: string): Buffer {
   return readFileSync(join(image.layoutDir, 'blobs', 'sha256', digest.slice('sha256:'.length)));
 }
 
 export async function writeImageBehindRegistry(config: ResolvedConfig, regionName: string, repositoryName: string, image: OciImage, damage: Damage): Promise<void> {
   const storage = RegionStorage.connect(config.regions.find((region) => region.name === regionName)!);
   const repository = parseRepositoryName(repositoryName);
-  const tag = parseTag(image.tag);
+  await writeManifestContent(storage, repository, image, damage);
+  await writeTag(storage, repository, parseTag(image.tag), parseDigest(image.manifestDigest));
+}
+
+/** An index written behind the registry as its push leaves it: every child (blobs, manifest), then the index, then its tag. */
+export async function writeIndexBehindRegistry(config: ResolvedConfig, regionName: string, repositoryName: string, index: OciIndex): Promise<void> {
+  const storage = RegionStorage.connect(config.regions.find((region) => region.name === regionName)!);
+  const repository = parseRepositoryName(repositoryName);
+  await forEachLimited(index.images, 16, (image) => writeManifestContent(storage, repository, image, null));
+  const manifest = parseDigest(index.manifestDigest);
+  await storage.put(storage.layout.blobData(manifest), blobBytes(index, manifest));
+  await storage.writeLink(storage.layout.revisionLink(repository, manifest), manifest);
+  await writeTag(storage, repository, parseTag(index.tag), manifest);
+}
+
+/** An image's blobs, linked into the repository, then its manifest; no tag. */
+async function writeManifestContent(storage: RegionStorage, repository: RepositoryName, image: OciImage, damage: Damage): Promise<void> {
   const manifest = parseDigest(image.manifestDigest);
   // A foreign layer is never uploaded: clients skip it, pullers fetch it from its URLs.
   for (const blob of [{ digest: image.configDigest }, ...image.layers.filter((layer) => layer.urls === undefined)]) {
@@ -39,6 +56,9 @@ export async function writeImageBehindRegistry(config: ResolvedConfig, regionNam
   }
   await storage.put(storage.layout.blobData(manifest), blobBytes(image, manifest));
   await storage.writeLink(storage.layout.revisionLink(repository, manifest), manifest);
+}
+
+async function writeTag(storage: RegionStorage, repository: RepositoryName, tag: Tag, manifest: Digest): Promise<void> {
   await storage.writeLink(storage.layout.tagIndexLink(repository, tag, manifest), manifest);
   await storage.writeLink(storage.layout.tagCurrentLink(repository, tag), manifest);
 }
