@@ -24,7 +24,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ResolvedConfig } from '../domain/config';
 import type { ManifestGraph } from '../domain/manifest';
 import type { Digest, Tag } from '../domain/reference';
-import { OCI_INDEX_MEDIA_TYPE } from '../domain/referrers';
+import { listingKind, OCI_INDEX_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE } from '../domain/referrers';
 import { regionMessageIds, type RegionOutcome, type RegionReplication, type ReplicationRequest } from '../domain/workflow-contract';
 import type { EventStore } from '../store/event-store';
 import { recordObservation } from '../store/observations';
@@ -115,8 +115,8 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
     sourceChecks.run(String(request.replicationId), () => checkSource(request, heartbeat, signal));
 
   /**
-   * A referrers tag merged in `targetRegion` lists what the pushed index
-   * lacks, so the source lacks it too: the merged index is recorded as a push
+   * A referrers or signature tag merged in `targetRegion` lists what the
+   * pushed one lacks, so the source lacks it too: the union is recorded as a push
    * from `targetRegion` to every region that takes its pushes, whose workflow
    * replicateChange starts. One per replication and region, however often retried.
    */
@@ -127,7 +127,7 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
       repository: request.repository,
       tag: request.tag,
       digest: holds,
-      mediaType: OCI_INDEX_MEDIA_TYPE,
+      mediaType: listingKind(request.tag!) === 'referrers' ? OCI_INDEX_MEDIA_TYPE : OCI_MANIFEST_MEDIA_TYPE,
       eventId: `referrers:${request.replicationId}:${targetRegion}:${holds}`,
       occurredAt: request.occurredAt,
     });

@@ -70,6 +70,13 @@ export class RegionRepository {
     await this.storage.writeLink(this.layout.revisionLink(this.name, manifest.digest), manifest.digest, signal);
   }
 
+  /** Puts a small blob Ferry made (a merged signature manifest's config): its data unless present with its size, then its link. */
+  async putBlob(blob: { digest: Digest; size: number }, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const dataKey = this.layout.blobData(blob.digest);
+    if ((await this.storage.head(dataKey, signal))?.size !== blob.size) await this.storage.put(dataKey, bytes, signal);
+    await this.linkBlob(blob.digest, signal);
+  }
+
   /** Removes the manifest from the repository: its revision link. */
   async unlinkManifest(digest: Digest): Promise<void> {
     await this.storage.deleteKeys([this.layout.revisionLink(this.name, digest)]);

@@ -13,7 +13,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { PoolClient } from 'pg';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
-import { isReferrersTag, listedReferrers, mergeReferrers } from '../domain/referrers';
+import { listedDigests, listingKind, mergeListings, type ListingKind } from '../domain/referrers';
 import { decideUnrecorded, mayChangeTag, type TagChange, type UnrecordedChange } from '../domain/tag-order';
 import type { EventStore } from '../store/event-store';
 import { RegionRepository } from './repository';
@@ -35,7 +35,7 @@ export interface MoveTagResult {
   /** The change that holds the tag when this one did not move it (null: the source's tag moved on). */
   heldBy: number | null;
   /**
-   * A referrers tag merged rather than moved (domain/referrers.ts): what it
+   * A referrers or signature tag merged rather than moved (domain/referrers.ts): what it
    * holds now, and whether the region listed referrers the pushed index
    * lacks, which the source region then lacks too.
    */
@@ -211,13 +211,14 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
   }
 
   /**
-   * Merges the referrers index `digest` (in the target already) into what the
-   * target's referrers tag holds, under the tag's lock: the union, listing
-   * only referrers whose manifests the target has. Null when there is nothing
-   * to merge with (no tag, or either is no OCI index): the tag is then
-   * ordered like any other.
+   * Merges the listing `digest` (in the target already) into what the
+   * target's tag holds, under the tag's lock (domain/referrers.ts): the union,
+   * naming only manifests or signature layers the target has. Null when there
+   * is nothing to merge with (no tag, or either is not that kind of listing):
+   * the tag is then ordered like any other.
    */
-  async function mergeIntoReferrers(
+  async function mergeListing(
+    kind: ListingKind,
     target: RegionRepository,
     tag: Tag,
     digest: Digest,
@@ -230,16 +231,17 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
     const [heldRead, incomingRead] = await Promise.all([target.getManifest(held, signal), target.getManifest(digest, signal)]);
     if (heldRead.found !== 'ok' || incomingRead.found !== 'ok') return null;
     const present = new Set<string>();
-    for (const listed of listedReferrers(heldRead.bytes) ?? []) {
-      if (await target.hasManifest(listed, signal)) present.add(listed);
+    for (const listed of listedDigests(kind, heldRead.bytes) ?? []) {
+      if (await (kind === 'referrers' ? target.hasManifest(listed, signal) : target.linksBlob(listed, signal))) present.add(listed);
     }
-    const merge = mergeReferrers(incomingRead.bytes, heldRead.bytes, (listed) => present.has(listed));
+    const merge = mergeListings(kind, incomingRead.bytes, heldRead.bytes, (listed) => present.has(listed));
     if (merge === null) return null;
     if (merge.holds === 'incoming') {
       await target.tag(tag, digest, signal);
       return { holds: digest, held, widened: false };
     }
     if (merge.holds === 'held') return { holds: held, held, widened: true };
+    if (merge.config !== undefined) await target.putBlob({ digest: merge.config.digest, size: merge.config.bytes.byteLength }, merge.config.bytes, signal);
     await target.putManifest({ digest: merge.digest, size: merge.bytes.byteLength }, async () => merge.bytes, signal);
     await target.tag(tag, merge.digest, signal);
     return { holds: merge.digest, held, widened: true };
@@ -250,8 +252,9 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
      * Points the target's tag at `digest`, last of all writes: under the tag's
      * lock, only while the target has the manifest, the source's tag still
      * holds the digest, and no later change from another source holds the tag.
-     * A referrers tag (`sha256-<hex>`) is merged instead: the region keeps
-     * every referrer it listed (domain/referrers.ts).
+     * A referrers tag (`sha256-<hex>`) or cosign signature tag
+     * (`sha256-<hex>.sig`, `.att`) is merged instead: the region keeps every
+     * referrer or signature it listed (domain/referrers.ts).
      */
     async moveTag(input: MoveTagInput, onWait?: OnWait): Promise<MoveTagResult> {
       const { source, target } = repositories(input);
@@ -270,8 +273,9 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
             }
             // The source decides, read again under the lock: a newer change of the tag there wins.
             if (source !== null && (await source.tagged(input.tag, signal)) !== input.digest) return superseded(sql, null);
-            // Referrers listed in two regions are merged, whichever change came first.
-            const merged = isReferrersTag(input.tag) ? await mergeIntoReferrers(target, input.tag, input.digest, signal) : null;
+            // Referrers or signatures listed in two regions are merged, whichever change came first.
+            const kind = listingKind(input.tag);
+            const merged = kind === null ? null : await mergeListing(kind, target, input.tag, input.digest, signal);
             if (merged !== null) {
               const { holds, held } = merged;
               const mergedWith = holds === input.digest ? {} : { mergedWith: held };

@@ -1,68 +1,99 @@
-// The referrers fallback tag of the OCI distribution spec (1.1, "Referrers
-// Tag Schema"): on a registry without the referrers API, a client that
-// attaches an artifact to a manifest (a signature, an SBOM) reads the tag
-// `sha256-<hex of the subject's digest>`, an image index listing the
-// artifacts, adds its own and pushes it back. Signed in two regions, the two
-// indexes each list one signature, and the later push would overwrite the
-// other everywhere. Ferry merges them instead: a region's referrers index
-// becomes the union of what it held and what arrives, so every signature
-// survives in every region. Pure logic; activities/tags.ts applies it.
+// Tags that list what is attached to an image, merged across regions rather
+// than overwritten. Two conventions, both read-extend-push-back by clients:
+//
+// - the referrers fallback tag of the OCI distribution spec (1.1, "Referrers
+//   Tag Schema"), `sha256-<hex of the subject's digest>`: an OCI image index
+//   listing the artifacts (signatures, SBOMs) attached to the subject, kept by
+//   clients on a registry without the referrers API (Distribution among them);
+// - cosign's signature and attestation tags, `sha256-<hex>.sig` and `.att`: an
+//   OCI image manifest whose layers are the signatures (or attestations), one
+//   each, the config listing them as its rootfs.
+//
+// Signed in two regions, each region's tag lists one signature, and the later
+// push would overwrite the other everywhere. Ferry merges them instead: a
+// region's tag becomes the union of what it held and what arrives, so every
+// signature survives in every region. Pure logic; activities/tags.ts applies it.
 import { createHash } from 'node:crypto';
 import { parseDigest, type Digest, type Tag } from './reference';
 
-const REFERRERS_TAG = /^sha256-[0-9a-f]{64}$/;
 export const OCI_INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json';
+export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_CONFIG_MEDIA_TYPE = 'application/vnd.oci.image.config.v1+json';
 
-/** Whether `tag` is a referrers fallback tag (`sha256-<64 hex>`): merged, never overwritten. */
-export function isReferrersTag(tag: Tag | string): boolean {
-  return REFERRERS_TAG.test(tag);
+/** `referrers`: an index of attached manifests; `signatures`: a manifest whose layers are the signatures. */
+export type ListingKind = 'referrers' | 'signatures';
+
+/** What a tag lists when it is one that is merged, never overwritten; null for any other tag. */
+export function listingKind(tag: Tag | string): ListingKind | null {
+  if (/^sha256-[0-9a-f]{64}$/.test(tag)) return 'referrers';
+  if (/^sha256-[0-9a-f]{64}\.(sig|att)$/.test(tag)) return 'signatures';
+  return null;
 }
 
 type Json = Record<string, unknown>;
 
-/** The descriptors of an OCI image index, each by its digest; null when the bytes are no OCI index. */
-function referrersOf(bytes: Uint8Array): Map<string, Json> | null {
+function decode(bytes: Uint8Array): Json | null {
   let document: unknown;
   try {
     document = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
     return null;
   }
-  if (typeof document !== 'object' || document === null || Array.isArray(document)) return null;
-  const index = document as Json;
-  if (index.schemaVersion !== 2 || !Array.isArray(index.manifests)) return null;
-  if (index.mediaType !== undefined && index.mediaType !== OCI_INDEX_MEDIA_TYPE) return null;
-  const descriptors = new Map<string, Json>();
-  for (const entry of index.manifests) {
-    if (typeof entry !== 'object' || entry === null || typeof (entry as Json).digest !== 'string') return null;
-    descriptors.set((entry as Json).digest as string, entry as Json);
-  }
-  return descriptors;
+  return typeof document === 'object' && document !== null && !Array.isArray(document) ? (document as Json) : null;
 }
 
-/** The digests an OCI image index lists; null when the bytes are no OCI index. */
-export function listedReferrers(bytes: Uint8Array): Digest[] | null {
-  const listed = referrersOf(bytes);
-  return listed === null ? null : [...listed.keys()].map(parseDigest);
+/** The descriptors a listing holds, each by its digest; null when the bytes are not that kind of listing. */
+function entriesOf(kind: ListingKind, bytes: Uint8Array): Map<string, Json> | null {
+  const document = decode(bytes);
+  if (document === null || document.schemaVersion !== 2) return null;
+  const [field, mediaType] = kind === 'referrers' ? ['manifests', OCI_INDEX_MEDIA_TYPE] : ['layers', OCI_MANIFEST_MEDIA_TYPE];
+  const list = document[field];
+  if (!Array.isArray(list) || (document.mediaType !== undefined && document.mediaType !== mediaType)) return null;
+  if (kind === 'signatures' && (document.manifests !== undefined || typeof document.config !== 'object')) return null;
+  const entries = new Map<string, Json>();
+  for (const entry of list) {
+    if (typeof entry !== 'object' || entry === null || typeof (entry as Json).digest !== 'string') return null;
+    entries.set((entry as Json).digest as string, entry as Json);
+  }
+  return entries;
+}
+
+/** The digests a listing names (an index's manifests, a signature manifest's layers); null when it is no such listing. */
+export function listedDigests(kind: ListingKind, bytes: Uint8Array): Digest[] | null {
+  const entries = entriesOf(kind, bytes);
+  return entries === null ? null : [...entries.keys()].map(parseDigest);
+}
+
+const sha256 = (bytes: Uint8Array) => parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+
+/** A merged listing's bytes, and for signatures the config blob its manifest names. */
+export interface MergedListing {
+  holds: 'merged';
+  bytes: Uint8Array;
+  digest: Digest;
+  config?: { bytes: Uint8Array; digest: Digest };
 }
 
 /**
- * What a region's referrers tag should hold once `incoming` arrives where it
- * holds `held`: `incoming` when that lists everything `held` does; `held`
- * when it already lists everything `incoming` does; else a new index, the
- * union, in a canonical form (descriptors sorted by digest, no index
- * annotations), so regions merging the same two indexes write the same
- * bytes and converge on one digest. `keep` filters held descriptors (the
- * caller drops any whose manifest the region lacks). Null when either is
- * not an OCI index: then the tag is ordered like any other.
+ * What a region's tag should hold once `incoming` arrives where it holds
+ * `held`: `incoming` when that lists everything `held` does; `held` when it
+ * already lists everything `incoming` does; else a new listing, the union,
+ * in a canonical form (entries sorted by digest; no annotations of the
+ * listing itself; for signatures a config naming the layers as cosign
+ * writes it), so regions merging the same two write the same bytes and
+ * converge on one digest. `keep` filters held entries (the caller drops any
+ * the region lacks). Null when either is not that kind of listing: the tag
+ * is then ordered like any other.
  */
-export function mergeReferrers(
+export function mergeListings(
+  kind: ListingKind,
   incoming: Uint8Array,
   held: Uint8Array,
   keep: (digest: string) => boolean = () => true,
-): { holds: 'incoming' } | { holds: 'held' } | { holds: 'merged'; bytes: Uint8Array; digest: Digest } | null {
-  const arriving = referrersOf(incoming);
-  const holding = referrersOf(held);
+): { holds: 'incoming' } | { holds: 'held' } | MergedListing | null {
+  const arriving = entriesOf(kind, incoming);
+  const holding = entriesOf(kind, held);
   if (arriving === null || holding === null) return null;
   const heldOnly = [...holding.keys()].filter((digest) => !arriving.has(digest));
   const extra = heldOnly.filter(keep);
@@ -71,11 +102,26 @@ export function mergeReferrers(
   const union = new Map(arriving);
   for (const digest of extra) union.set(digest, holding.get(digest)!);
   // Listed by both with other fields: the smaller serialization, whichever region merges.
-  for (const [digest, descriptor] of arriving) {
+  for (const [digest, entry] of arriving) {
     const other = holding.get(digest);
-    if (other !== undefined && JSON.stringify(other) < JSON.stringify(descriptor)) union.set(digest, other);
+    if (other !== undefined && JSON.stringify(other) < JSON.stringify(entry)) union.set(digest, other);
   }
-  const manifests = [...union.keys()].sort().map((digest) => union.get(digest)!);
-  const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests }));
-  return { holds: 'merged', bytes, digest: parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`) };
+  const entries = [...union.keys()].sort().map((digest) => union.get(digest)!);
+  if (kind === 'referrers') {
+    const bytes = encode({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests: entries });
+    return { holds: 'merged', bytes, digest: sha256(bytes) };
+  }
+  // Cosign's signature layers are uncompressed: each layer's digest is its diff_id.
+  const epoch = '0001-01-01T00:00:00Z';
+  const configBytes = encode({
+    architecture: '',
+    created: epoch,
+    history: entries.map(() => ({ created: epoch })),
+    os: '',
+    rootfs: { type: 'layers', diff_ids: entries.map((entry) => entry.digest) },
+    config: {},
+  });
+  const config = { bytes: configBytes, digest: sha256(configBytes) };
+  const bytes = encode({ schemaVersion: 2, mediaType: OCI_MANIFEST_MEDIA_TYPE, config: { mediaType: OCI_CONFIG_MEDIA_TYPE, size: configBytes.byteLength, digest: config.digest }, layers: entries });
+  return { holds: 'merged', bytes, digest: sha256(bytes), config };
 }

@@ -1,6 +1,7 @@
-// Signatures attached to one image in two regions, the way a client does it
-// on a registry without the OCI referrers API: each region's client pushes
-// the signature and then the `sha256-<hex>` referrers index listing it, over
+// Signatures attached to one image in two regions, the two ways clients do it
+// on a registry without the OCI referrers API: the referrers index, and
+// cosign's own `.sig` tag. For the index,
+// each region's client pushes the signature and then the `sha256-<hex>` referrers index listing it, over
 // the registry API as cosign and oras do (the image itself with skopeo); the
 // registries notify Ferry. Every region must end up listing both signatures, under one digest,
 // served through its cache, every listed signature pullable there.
@@ -8,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseRepositoryName } from '../../domain/reference';
 import type { EventStore } from '../../store/event-store';
 import { connectStore, localConfig, uniqueRepository } from '../support/ferry';
-import { buildArtifact, buildImage, buildReferrersIndex, type OciImage } from '../support/oci-image';
+import { buildArtifact, buildCosignSignature, buildImage, buildReferrersIndex, type OciImage } from '../support/oci-image';
 import { waitUntil } from '../support/processes';
 import { dockerReference, getManifest, pushWithApi, registryFetch, skopeoCopy } from '../support/registry';
 
@@ -106,5 +107,43 @@ describe('signatures attached to one image in two regions', () => {
     expect(new Set(Object.values(holds)).size, `one digest everywhere: ${JSON.stringify(holds)}`).toBe(1);
     const sentBack = await store.pool.query(`SELECT 1 FROM events WHERE type = 'ReplicationObserved' AND data->>'repository' = $1 AND data->>'eventId' LIKE 'referrers:%'`, [repository]);
     expect(sentBack.rowCount, 'the union sent on from a region that merged').toBeGreaterThan(0);
+  });
+});
+
+describe('cosign signatures made in two regions', () => {
+  it('are both on every region\'s .sig tag, one manifest everywhere', async () => {
+    const repository = parseRepositoryName(uniqueRepository('cosign'));
+    const { image } = await signedImage(repository, []);
+    const [east, west] = await Promise.all([buildCosignSignature(image, 'eastus'), buildCosignSignature(image, 'westeurope')]);
+    expect(east.tag).toBe(`${image.manifestDigest.replace(':', '-')}.sig`);
+    await Promise.all([pushWithApi(region('eastus').registryUrl, repository, east, east.tag), pushWithApi(region('westeurope').registryUrl, repository, west, west.tag)]);
+
+    const layers = [east.layers[0]!.digest, west.layers[0]!.digest].sort();
+    const holds: Record<string, string> = {};
+    for (const { name, registryUrl } of config.regions) {
+      await waitUntil(`${name}'s .sig listing both signatures`, async () => {
+        const manifest = await getManifest(registryUrl, repository, east.tag);
+        if (manifest.status !== 200) return false;
+        const document = JSON.parse(manifest.body.toString()) as { layers: Array<{ digest: string }> };
+        if (document.layers.map((layer) => layer.digest).sort().join() !== layers.join()) return false;
+        holds[name] = manifest.digest!;
+        return true;
+      }, 90_000);
+    }
+    expect(new Set(Object.values(holds)).size, `one digest everywhere: ${JSON.stringify(holds)}`).toBe(1);
+    for (const name of ['eastus', 'westeurope', 'southeastasia']) {
+      // What cosign verify reads: the .sig manifest (through the cache), each layer's signature annotation and payload, and the config it names.
+      const manifest = await getManifest(region(name).cachePurgeUrls[0]!, repository, east.tag);
+      expect(manifest.digest, `${name}'s cache`).toBe(holds.eastus);
+      const document = JSON.parse(manifest.body.toString()) as { config: { digest: string }; layers: Array<{ digest: string; annotations: Record<string, string> }> };
+      for (const [signer, signature] of [['eastus', east], ['westeurope', west]] as const) {
+        const layer = document.layers.find((entry) => entry.digest === signature.layers[0]!.digest)!;
+        expect(Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64').toString(), name).toBe(`signature by ${signer}`);
+        const payload = await registryFetch(new URL(`/v2/${repository}/blobs/${layer.digest}`, region(name).registryUrl).href);
+        expect(((await payload.json()) as { optional: { signer: string } }).optional.signer, name).toBe(signer);
+      }
+      const configBlob = await registryFetch(new URL(`/v2/${repository}/blobs/${document.config.digest}`, region(name).registryUrl).href);
+      expect(((await configBlob.json()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids, `${name}: the config names both layers`).toEqual(layers);
+    }
   });
 });

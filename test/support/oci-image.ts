@@ -144,6 +144,29 @@ export async function buildArtifact(subject: OciImage, options: { artifactType: 
 }
 
 /**
+ * A cosign signature of `subject` as cosign writes it under `sha256-<hex>.sig`:
+ * one uncompressed simple-signing layer carrying its signature as an
+ * annotation, and a config naming that layer as its rootfs. `signer` goes
+ * into the payload, so two signers make two signatures.
+ */
+export async function buildCosignSignature(subject: OciImage, signer: string): Promise<OciImage> {
+  const layoutDir = await createLayout();
+  const payload = await writeJsonBlob(layoutDir, {
+    critical: { identity: { 'docker-reference': 'ferry.test/app' }, image: { 'docker-manifest-digest': subject.manifestDigest }, type: 'cosign container image signature' },
+    optional: { signer },
+  });
+  const epoch = '0001-01-01T00:00:00Z';
+  const config = await writeJsonBlob(layoutDir, { architecture: '', created: epoch, history: [{ created: epoch }], os: '', rootfs: { type: 'layers', diff_ids: [payload.digest] }, config: {} });
+  const layer = {
+    mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+    ...payload,
+    annotations: { 'dev.cosignproject.cosign/signature': Buffer.from(`signature by ${signer}`).toString('base64') },
+  };
+  const tag = `${subject.manifestDigest.replace(':', '-')}.sig`;
+  return finishImage(layoutDir, tag, { config: { mediaType: OCI_CONFIG, ...config }, layers: [layer] }, { config, layers: [payload], platform: subject.platform });
+}
+
+/**
  * The referrers fallback index of `subject` (OCI distribution spec 1.1), as a
  * client attaching `artifacts` of `artifactType` pushes it to a registry
  * without the referrers API: under the tag `sha256-<hex>`.

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isReferrersTag, listedReferrers, mergeReferrers, OCI_INDEX_MEDIA_TYPE } from '../../domain/referrers';
+import { listedDigests, listingKind, mergeListings, OCI_INDEX_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE } from '../../domain/referrers';
+
+const mergeReferrers = (incoming: Uint8Array, held: Uint8Array, keep?: (digest: string) => boolean) => mergeListings('referrers', incoming, held, keep);
+const listedReferrers = (bytes: Uint8Array) => listedDigests('referrers', bytes);
 
 const digestOf = (seed: string) => `sha256:${createHash('sha256').update(seed).digest('hex')}`;
 const signature = (seed: string, annotations: Record<string, string> = {}) => ({
@@ -20,10 +23,11 @@ function merged(incoming: Uint8Array, held: Uint8Array, keep?: (digest: string) 
 }
 
 describe('the referrers fallback tag', () => {
-  it('is sha256- and the 64 hex digits of the subject, nothing else', () => {
-    expect(isReferrersTag(`sha256-${'a'.repeat(64)}`)).toBe(true);
-    for (const tag of [`sha256-${'a'.repeat(64)}.sig`, `sha256-${'A'.repeat(64)}`, `sha256-${'a'.repeat(63)}`, 'latest', `sha512-${'a'.repeat(64)}`]) {
-      expect(isReferrersTag(tag), tag).toBe(false);
+  it('is sha256- and the 64 hex digits of the subject; cosign adds .sig or .att; nothing else is merged', () => {
+    expect(listingKind(`sha256-${'a'.repeat(64)}`)).toBe('referrers');
+    expect([listingKind(`sha256-${'a'.repeat(64)}.sig`), listingKind(`sha256-${'a'.repeat(64)}.att`)]).toEqual(['signatures', 'signatures']);
+    for (const tag of [`sha256-${'a'.repeat(64)}.sbom`, `sha256-${'A'.repeat(64)}`, `sha256-${'a'.repeat(63)}`, 'latest', `sha512-${'a'.repeat(64)}`]) {
+      expect(listingKind(tag), tag).toBeNull();
     }
   });
 
@@ -69,5 +73,43 @@ describe('the referrers fallback tag', () => {
     expect(mergeReferrers(dockerList, index(a))).toBeNull();
     expect(mergeReferrers(new TextEncoder().encode('{"schemaVersion":2,"manifests":[{"size":1}]}'), index(a))).toBeNull();
     expect(mergeReferrers(new Uint8Array([0xff]), index(a))).toBeNull();
+  });
+});
+
+describe('a cosign signature tag', () => {
+  const layer = (payload: string, signature: string) => ({
+    mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+    digest: digestOf(payload),
+    size: payload.length,
+    annotations: { 'dev.cosignproject.cosign/signature': signature },
+  });
+  const signed = (...layers: Array<ReturnType<typeof layer>>) =>
+    new TextEncoder().encode(
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST_MEDIA_TYPE, config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: 1, digest: digestOf('config') }, layers }),
+    );
+  const [east, west] = [layer('{"critical":{"image":"east"}}', 'MEUCIQ-east'), layer('{"critical":{"image":"west"}}', 'MEUCIQ-west')];
+
+  it('merges the signature layers into one manifest, its config naming them as cosign writes it', () => {
+    const result = mergeListings('signatures', signed(east), signed(west));
+    if (result?.holds !== 'merged') throw new Error(`expected a merge, got ${JSON.stringify(result)}`);
+    const manifest = JSON.parse(Buffer.from(result.bytes).toString());
+    const layers = [east, west].sort((x, y) => (x.digest < y.digest ? -1 : 1));
+    expect(manifest.layers).toEqual(layers);
+    expect(manifest.config).toEqual({ mediaType: 'application/vnd.oci.image.config.v1+json', size: result.config!.bytes.byteLength, digest: result.config!.digest });
+    const config = JSON.parse(Buffer.from(result.config!.bytes).toString());
+    expect(config.rootfs).toEqual({ type: 'layers', diff_ids: layers.map((entry) => entry.digest) });
+    expect(config.history).toHaveLength(2);
+    expect(result.config!.digest).toBe(digestOf(Buffer.from(result.config!.bytes).toString()));
+    // The same bytes whichever region merges; merged again, nothing changes.
+    const other = mergeListings('signatures', signed(west), signed(east));
+    expect(other?.holds === 'merged' && other.digest).toBe(result.digest);
+    expect(mergeListings('signatures', result.bytes, signed(east))).toEqual({ holds: 'incoming' });
+    expect(mergeListings('signatures', signed(west), result.bytes)).toEqual({ holds: 'held' });
+  });
+
+  it('is no merge with an index or a signature tag of another shape', () => {
+    expect(mergeListings('signatures', signed(east), index(a))).toBeNull();
+    expect(mergeListings('referrers', signed(east), index(a))).toBeNull();
+    expect(mergeListings('signatures', new TextEncoder().encode('{"schemaVersion":2,"layers":[]}'), signed(east))).toBeNull();
   });
 });
