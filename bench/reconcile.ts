@@ -3,14 +3,17 @@
 // `ferry recover` (storage becomes the record where every region agrees),
 // then:
 //   1. a reconcile that finds nothing: the scan of every region's tags;
-//   2. eastus's copies of `--drifts` tags moved behind its registry with no
+//   2. a backfill that finds every tag present everywhere: its plan;
+//   3. `--spread` tags gone from southeastasia's storage: a backfill into it
+//      that replicates each, until every one is done;
+//   4. eastus's copies of `--drifts` tags moved behind its registry with no
 //      notification: a reconcile that plans them, records them a page at a
 //      time and starts a replication each, continuing as new;
-//   3. those replications, until every one is done.
-// Reports each phase's time, the reconcile workflow's runs and the largest
-// history of one run, read from Temporal.
+//   5. those replications, until every one is done.
+// Reports each phase's time, the workflows' runs and the largest history of
+// one run, read from Temporal.
 //
-//   npm run bench:reconcile [-- --tags 5000 --drifts 5000 --out DIR]
+//   npm run bench:reconcile [-- --tags 5000 --spread 500 --drifts 5000 --out DIR]
 //
 // Writes reconcile.json and reconcile.md to bench/results/reconcile (or --out).
 import { execFile } from 'node:child_process';
@@ -28,11 +31,13 @@ import { benchEnv, prepareFerryConfig, repoRoot, takeTheStack } from './environm
 import { startFerry } from './ferry-run';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { tags: { type: 'string', default: '5000' }, drifts: { type: 'string', default: '5000' }, out: { type: 'string' } } });
+const { values } = parseArgs({ options: { tags: { type: 'string', default: '5000' }, spread: { type: 'string', default: '500' }, drifts: { type: 'string', default: '5000' }, out: { type: 'string' } } });
 const TAGS = Number(values.tags);
+const SPREAD = Number(values.spread);
 const DRIFTS = Number(values.drifts);
 const outDir = values.out ?? `${repoRoot}bench/results/reconcile`;
-if (!(Number.isInteger(TAGS) && TAGS > 0 && Number.isInteger(DRIFTS) && DRIFTS >= 0 && DRIFTS <= TAGS)) throw new Error('--tags must be positive, --drifts from 0 to --tags');
+const upToTags = (count: number) => Number.isInteger(count) && count >= 0 && count <= TAGS;
+if (!(Number.isInteger(TAGS) && TAGS > 0 && upToTags(SPREAD) && upToTags(DRIFTS))) throw new Error('--tags must be positive, --spread and --drifts from 0 to --tags');
 
 await takeTheStack('bench:reconcile');
 const config = await prepareFerryConfig({ reconcile: { scheduled: false, settleSeconds: 1 } });
@@ -52,6 +57,25 @@ for (const storage of storages.values()) {
 }
 const writeSeconds = seconds(writeStarted);
 
+/** The runs of `type` workflows started since `since` (continue-as-new makes several), with their history lengths. */
+async function workflowRuns(type: string, since: number): Promise<Array<{ runId: string; historyLength: number }>> {
+  const runs: Array<{ runId: string; historyLength: number }> = [];
+  for await (const execution of temporal.workflow.list({ query: `WorkflowType = '${type}' AND StartTime > '${new Date(since - 1_000).toISOString()}'` })) {
+    runs.push({ runId: execution.runId, historyLength: execution.historyLength ?? 0 });
+  }
+  return runs;
+}
+
+/** Waits until `count` replications of the repository have an outcome. */
+async function untilReplicated(count: number, since: number): Promise<void> {
+  for (;;) {
+    const done = await database.query<{ n: string }>(`SELECT count(*) AS n FROM replications WHERE repository = $1 AND outcome <> 'pending'`, [repository]);
+    if (Number(done.rows[0]!.n) >= count) return;
+    if (seconds(since) > 3_600) throw new Error(`${done.rows[0]!.n} of ${count} replications done after an hour`);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+  }
+}
+
 const processes = await startFerry();
 const connection = await Connection.connect(temporalConnectOptions(config));
 const temporal = new Client({ connection, namespace: config.temporal.namespace });
@@ -67,6 +91,24 @@ try {
   const scanSeconds = seconds(scanStarted);
   if (!clean.includes('reconcile: 0 drift(s) found')) throw new Error(`a reconcile of a recovered repository found drift:\n${clean.slice(0, 2000)}`);
 
+  const backfillStarted = Date.now();
+  const present = await ferry('backfill', '--repository', repository);
+  const backfillSeconds = seconds(backfillStarted);
+  if (!present.includes(`backfill: 0 of 0 tag(s) replicated, 0 failed, ${TAGS} already present everywhere`)) throw new Error(`a backfill of a consistent repository did something:\n${present.slice(0, 2000)}`);
+
+  // Gone from southeastasia's storage: a backfill into it puts them back.
+  const southeastasia = storages.get('southeastasia')!;
+  await forEachLimited(tags.slice(TAGS - SPREAD), 32, async (tag) => {
+    await southeastasia.deletePrefix(southeastasia.layout.tagPrefix(repository, tag));
+  });
+  const spreadStarted = Date.now();
+  const spread = await ferry('backfill', '--repository', repository, '--to', 'southeastasia');
+  const spreadPlanSeconds = seconds(spreadStarted);
+  if (!spread.includes(`backfill: ${SPREAD} of ${SPREAD} tag(s) replicated, 0 failed`)) throw new Error(`expected ${SPREAD} tags backfilled:\n${spread.slice(0, 2000)}`);
+  await untilReplicated(SPREAD, spreadStarted);
+  const spreadSeconds = seconds(spreadStarted);
+  const backfillRuns = await workflowRuns('backfill', backfillStarted);
+
   // Moved behind eastus's registry: each a push Ferry never heard of.
   const eastus = storages.get('eastus')!;
   await forEachLimited(tags.slice(0, DRIFTS), 32, (tag) => eastus.writeLink(eastus.layout.tagCurrentLink(repository, tag), parseDigest(moved.manifestDigest)));
@@ -76,18 +118,8 @@ try {
   const repairSeconds = seconds(repairStarted);
   if (!report.includes(`reconcile: ${DRIFTS} drift(s) found`)) throw new Error(`expected ${DRIFTS} drifts:\n${report.slice(0, 2000)}`);
 
-  // The reconcile's runs (continue-as-new) and the longest history of one.
-  const runs: Array<{ runId: string; historyLength: number }> = [];
-  for await (const execution of temporal.workflow.list({ query: `WorkflowType = 'reconcile' AND StartTime > '${new Date(repairStarted - 1_000).toISOString()}'` })) {
-    runs.push({ runId: execution.runId, historyLength: execution.historyLength ?? 0 });
-  }
-  const replicatedStarted = Date.now();
-  for (;;) {
-    const done = await database.query<{ n: string }>(`SELECT count(*) AS n FROM replications WHERE repository = $1 AND outcome <> 'pending'`, [repository]);
-    if (Number(done.rows[0]!.n) >= DRIFTS) break;
-    if (seconds(replicatedStarted) > 3_600) throw new Error(`${done.rows[0]!.n} of ${DRIFTS} repairs done after an hour`);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-  }
+  const runs = await workflowRuns('reconcile', repairStarted);
+  await untilReplicated(SPREAD + DRIFTS, repairStarted);
   const replicateSeconds = seconds(repairStarted);
   const outcomes = await database.query<{ outcome: string; n: string }>(`SELECT outcome, count(*) AS n FROM replications WHERE repository = $1 GROUP BY outcome`, [repository]);
   const result = {
@@ -99,6 +131,12 @@ try {
     writeSeconds,
     recoverSeconds,
     scanSeconds,
+    backfillSeconds,
+    spread: SPREAD,
+    spreadPlanSeconds,
+    spreadSeconds,
+    backfillRuns: backfillRuns.length,
+    longestBackfillRunHistory: Math.max(...backfillRuns.map((entry) => entry.historyLength)),
     repairSeconds,
     reconcileRuns: runs.length,
     longestRunHistory: Math.max(...runs.map((entry) => entry.historyLength)),
@@ -116,9 +154,13 @@ try {
     '|---|---|',
     `| \`ferry recover --repository\`: every tag recorded from storage | ${recoverSeconds.toFixed(1)} |`,
     `| \`ferry reconcile\`, no drift: the scan of ${TAGS * result.regions} tags | ${scanSeconds.toFixed(1)} |`,
+    `| \`ferry backfill\`, every tag present everywhere: its plan | ${backfillSeconds.toFixed(1)} |`,
+    `| \`ferry backfill --to southeastasia\`, ${SPREAD} tags gone from it: plan, record and start a replication each | ${spreadPlanSeconds.toFixed(1)} |`,
+    `| …until all ${SPREAD} replicated (from the backfill's start) | ${spreadSeconds.toFixed(1)} |`,
     `| \`ferry reconcile\`, ${DRIFTS} drifts: scan, plan, record and start a replication each | ${repairSeconds.toFixed(1)} |`,
     `| …until all ${DRIFTS} repairs replicated (from the reconcile's start) | ${replicateSeconds.toFixed(1)} |`,
     '',
+    `The two backfills ran as ${result.backfillRuns} workflow run(s); the longest run's history had ${result.longestBackfillRunHistory} events.`,
     `The reconcile with drift ran as ${result.reconcileRuns} workflow run(s) (pages of ${result.pageSize}, ${result.pagesPerRun} pages per run, then continue-as-new); the longest run's history had ${result.longestRunHistory} events. Outcomes: ${JSON.stringify(result.outcomes)}.`,
     '',
   ].join('\n');
