@@ -2,6 +2,7 @@
 // wire activities the same way; workflow code imports only the type.
 import type { ResolvedConfig } from '../domain/config';
 import { BlobClaims } from '../store/blob-claims';
+import { forgetPendingStart } from '../store/pending-starts';
 import type { EventStore } from '../store/event-store';
 import { createAnnounceActivities, type Announcer } from './announce';
 import { createBackfillActivities } from './backfill';
@@ -43,6 +44,10 @@ export function createActivities({ config, storages, store, announcer, metrics }
     ...createRegionReplicationActivities({ config, store, copyBlob, manifests, tags, pullCheck, caches, announce }),
     ...createReconcileActivities({ config, storages, store, metrics }),
     ...createBackfillActivities({ config, storages, store }),
+    /** A local activity of replicateChange: the change whose workflow it started (a widened listing's) needs no sweeper. */
+    async forgetPendingStart(replicationId: number): Promise<void> {
+      await forgetPendingStart(store, replicationId);
+    },
     // announceOutcome, a local activity of replicateChange; announceRegion and the rest are the
     // per-step activities of replicatePush / replicateToRegion, registered until their executions drain.
     ...announce,

@@ -120,17 +120,25 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
    * from `targetRegion` to every region that takes its pushes, whose workflow
    * replicateChange starts. One per replication and region, however often retried.
    */
-  async function recordWidenedReferrers(request: ReplicationRequest, targetRegion: string, holds: Digest): Promise<ReplicationRequest> {
-    const { request: followUp } = await recordObservation(store, config, {
-      kind: 'push',
-      sourceRegion: targetRegion,
-      repository: request.repository,
-      tag: request.tag,
-      digest: holds,
-      mediaType: listingKind(request.tag!) === 'referrers' ? OCI_INDEX_MEDIA_TYPE : OCI_MANIFEST_MEDIA_TYPE,
-      eventId: `referrers:${request.replicationId}:${targetRegion}:${holds}`,
-      occurredAt: request.occurredAt,
-    });
+  async function recordWidenedReferrers(request: ReplicationRequest, targetRegion: string, merged: { holds: Digest; occurredAt: string }): Promise<ReplicationRequest> {
+    const { request: followUp } = await recordObservation(
+      store,
+      config,
+      {
+        kind: 'push',
+        sourceRegion: targetRegion,
+        repository: request.repository,
+        tag: request.tag,
+        digest: merged.holds,
+        mediaType: listingKind(request.tag!) === 'referrers' ? OCI_INDEX_MEDIA_TYPE : OCI_MANIFEST_MEDIA_TYPE,
+        eventId: `referrers:${request.replicationId}:${targetRegion}:${merged.holds}`,
+        // The later of this change and the one the tag held: the union is no older than either.
+        occurredAt: merged.occurredAt,
+      },
+      undefined,
+      // Started by replicateChange as soon as this returns; by the api's sweeper should that never happen.
+      { sweep: true },
+    );
     return followUp;
   }
 
@@ -156,7 +164,7 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
     await manifests.writeManifests({ ...ids, sourceRegion: request.sourceRegion, graph: resolved.graph });
 
     let movedTag: Tag | null = null;
-    let referrers: { holds: Digest; widened: boolean } | undefined;
+    let referrers: { holds: Digest; widened: boolean; occurredAt: string } | undefined;
     // A tag push whose source tag moved on before it could be confirmed is superseded by that newer push.
     let superseded: { by: number | null } | null = request.tag !== null && !tagConfirmed ? { by: null } : null;
     if (request.tag !== null && tagConfirmed) {
@@ -173,7 +181,7 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
     // What a puller gets through the region's caches is what the registry serves (a fill in flight at the PURGE is caught here).
     await caches.confirmCaches({ targetRegion, repository: request.repository, references: movedTag === null ? [] : [movedTag] });
     // Announce the tag only while it still holds this digest (or the referrers merged with it); a newer push announces its own.
-    const followUp = referrers?.widened ? { followUp: await recordWidenedReferrers(request, targetRegion, referrers.holds) } : {};
+    const followUp = referrers?.widened ? { followUp: await recordWidenedReferrers(request, targetRegion, referrers) } : {};
     return { tag: pulled.tagHoldsDigest ? movedTag : null, superseded, ...followUp };
   }
 

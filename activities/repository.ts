@@ -92,6 +92,24 @@ export class RegionRepository {
     return this.storage.readLinkWithTime(this.layout.tagCurrentLink(this.name, tag), signal);
   }
 
+  /**
+   * The digests of the tag's index links written in `since`'s second or later
+   * (storage times are whole seconds): pushes of the tag since then, whatever
+   * its current link says now.
+   */
+  async taggedSince(tag: Tag, since: Date, signal?: AbortSignal): Promise<Digest[]> {
+    const from = Math.floor(since.getTime() / 1000) * 1000;
+    const digests: Digest[] = [];
+    for await (const objects of this.storage.objectsUnder(this.layout.tagIndexPrefix(this.name, tag))) {
+      for (const object of objects) {
+        if (object.modifiedAt.getTime() < from) continue;
+        const digest = await this.storage.readLink(object.key, signal);
+        if (digest !== null) digests.push(digest);
+      }
+    }
+    return digests;
+  }
+
   /** Points the tag at a digest: the index link, then the current link (the write a pull sees). */
   async tag(tag: Tag, digest: Digest, signal?: AbortSignal): Promise<void> {
     await this.storage.writeLink(this.layout.tagIndexLink(this.name, tag, digest), digest, signal);

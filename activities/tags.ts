@@ -14,7 +14,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { PoolClient } from 'pg';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import { listedDigests, listingKind, mergeListings, type ListingKind } from '../domain/referrers';
-import { decideUnrecorded, mayChangeTag, type TagChange, type UnrecordedChange } from '../domain/tag-order';
+import { decideUnrecorded, laterThan, mayChangeTag, type TagChange, type UnrecordedChange } from '../domain/tag-order';
 import type { EventStore } from '../store/event-store';
 import { RegionRepository } from './repository';
 import { storageOf, type Storages } from './storage';
@@ -39,7 +39,7 @@ export interface MoveTagResult {
    * holds now, and whether the region listed referrers the pushed index
    * lacks, which the source region then lacks too.
    */
-  referrers?: { holds: Digest; widened: boolean };
+  referrers?: { holds: Digest; widened: boolean; occurredAt: string };
 }
 
 export interface ApplyDeleteInput {
@@ -67,6 +67,8 @@ export const SOURCE_HOLDS_DIGEST = 'the source still holds the digest';
 export type OnWait = (waitingFor: string) => void;
 
 const WAIT_POLL_MS = 500;
+/** How many pushes by the target's own registry one merge of a listing takes in while it writes. */
+const MERGE_ROUNDS = 3;
 /** A tag operation's answer while it waits for the notification of the target's own change (it released its lock). */
 const WAIT = Symbol('wait for the target registry’s notification');
 
@@ -211,40 +213,80 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
   }
 
   /**
-   * Merges the listing `digest` (in the target already) into what the
+   * Merges the listing `input.digest` (in the target already) into what the
    * target's tag holds, under the tag's lock (domain/referrers.ts): the union,
-   * naming only manifests or signature layers the target has. Null when there
-   * is nothing to merge with (no tag, or either is not that kind of listing):
-   * the tag is then ordered like any other.
+   * naming only manifests or signature layers the target has, and no referrer
+   * whose manifest was deleted since, as the deleting region's storage
+   * confirms (a client removing a referrer deletes it, then pushes the listing
+   * without it). Null when there is nothing to merge
+   * with (no tag, or either is not that kind of listing): the tag is then
+   * ordered like any other. `occurredAt`: the later of this change and the
+   * one holding the tag, which the tag keeps as its order.
    */
   async function mergeListing(
+    sql: PoolClient,
+    kind: ListingKind,
+    input: MoveTagInput,
+    target: RegionRepository,
+    signal: AbortSignal,
+  ): Promise<{ holds: Digest; held: Digest; widened: boolean; occurredAt: string } | null> {
+    const readSince = new Date();
+    let held = await target.tagged(input.tag, signal);
+    if (held === null) return null;
+    const holder = await store.tagHolder(sql, input.targetRegion, input.repository, input.tag);
+    const occurredAt = holder !== null && laterThan(holder, input) ? holder.occurredAt : input.occurredAt;
+    let [incoming, holds, widened] = [input.digest, input.digest, false];
+    const known = new Set<string>([held, input.digest]);
+    // A push by the region's own registry can land while this merges (it takes no lock): merged in too, a few rounds at most.
+    for (let round = 0; round < MERGE_ROUNDS; round++) {
+      const merged = await mergeOnce(kind, target, input.repository, input.tag, incoming, held!, signal);
+      if (merged === null) return round === 0 ? null : { holds, held: input.digest, widened, occurredAt };
+      holds = merged.holds;
+      widened ||= merged.widened;
+      known.add(holds);
+      const newcomer = (await target.taggedSince(input.tag, readSince, signal)).find((digest) => !known.has(digest));
+      if (newcomer === undefined || !(await target.hasManifest(newcomer, signal))) return { holds, held: held!, widened, occurredAt };
+      [incoming, held] = [newcomer, holds];
+      known.add(newcomer);
+      widened = true;
+    }
+    return { holds, held: held!, widened, occurredAt };
+  }
+
+  /** One merge of `incoming` into `held` in the target, written there: what the tag holds after, and whether it lists more than `incoming`. */
+  async function mergeOnce(
     kind: ListingKind,
     target: RegionRepository,
+    repository: RepositoryName,
     tag: Tag,
-    digest: Digest,
+    incoming: Digest,
+    held: Digest,
     signal: AbortSignal,
-  ): Promise<{ holds: Digest; held: Digest; widened: boolean } | null> {
-    const held = await target.tagged(tag, signal);
-    if (held === null) return null;
+  ): Promise<{ holds: Digest; widened: boolean } | null> {
     // Already there (another region's merge wrote the same union): nothing to order it against.
-    if (held === digest) return { holds: digest, held, widened: false };
-    const [heldRead, incomingRead] = await Promise.all([target.getManifest(held, signal), target.getManifest(digest, signal)]);
+    if (held === incoming) return { holds: incoming, widened: false };
+    const [heldRead, incomingRead] = await Promise.all([target.getManifest(held, signal), target.getManifest(incoming, signal)]);
     if (heldRead.found !== 'ok' || incomingRead.found !== 'ok') return null;
+    const listed = listedDigests(kind, heldRead.bytes) ?? [];
+    const deleted = kind === 'referrers' ? await store.deletedDigests(repository, listed) : new Map<string, string>();
     const present = new Set<string>();
-    for (const listed of listedDigests(kind, heldRead.bytes) ?? []) {
-      if (await (kind === 'referrers' ? target.hasManifest(listed, signal) : target.linksBlob(listed, signal))) present.add(listed);
+    for (const digest of listed) {
+      // A recorded delete counts once the storage of the region that deleted it confirms it (invariant 9).
+      const deletedIn = deleted.get(digest);
+      if (deletedIn !== undefined && storages.has(deletedIn) && !(await new RegionRepository(storageOf(storages, deletedIn), repository).hasManifest(digest, signal))) continue;
+      if (await (kind === 'referrers' ? target.hasManifest(digest, signal) : target.linksBlob(digest, signal))) present.add(digest);
     }
-    const merge = mergeListings(kind, incomingRead.bytes, heldRead.bytes, (listed) => present.has(listed));
+    const merge = mergeListings(kind, incomingRead.bytes, heldRead.bytes, (digest) => present.has(digest));
     if (merge === null) return null;
     if (merge.holds === 'incoming') {
-      await target.tag(tag, digest, signal);
-      return { holds: digest, held, widened: false };
+      await target.tag(tag, incoming, signal);
+      return { holds: incoming, widened: false };
     }
-    if (merge.holds === 'held') return { holds: held, held, widened: true };
+    if (merge.holds === 'held') return { holds: held, widened: merge.widened };
     if (merge.config !== undefined) await target.putBlob({ digest: merge.config.digest, size: merge.config.bytes.byteLength }, merge.config.bytes, signal);
     await target.putManifest({ digest: merge.digest, size: merge.bytes.byteLength }, async () => merge.bytes, signal);
     await target.tag(tag, merge.digest, signal);
-    return { holds: merge.digest, held, widened: true };
+    return { holds: merge.digest, widened: true };
   }
 
   return {
@@ -275,12 +317,12 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
             if (source !== null && (await source.tagged(input.tag, signal)) !== input.digest) return superseded(sql, null);
             // Referrers or signatures listed in two regions are merged, whichever change came first.
             const kind = listingKind(input.tag);
-            const merged = kind === null ? null : await mergeListing(kind, target, input.tag, input.digest, signal);
+            const merged = kind === null ? null : await mergeListing(sql, kind, input, target, signal);
             if (merged !== null) {
-              const { holds, held } = merged;
-              const mergedWith = holds === input.digest ? {} : { mergedWith: held };
-              await store.append({ type: 'TagReplicated', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, digest: holds, occurredAt: input.occurredAt, ...mergedWith } }, sql);
-              return { moved: true, heldBy: null, referrers: { holds, widened: merged.widened } };
+              const { holds, held, widened, occurredAt } = merged;
+              // Recorded as merged: the tag keeps the later order of this change and its holder (store/projections.ts).
+              await store.append({ type: 'TagReplicated', replicationId: input.replicationId, region: input.targetRegion, data: { ...data, digest: holds, occurredAt: input.occurredAt, mergedWith: held } }, sql);
+              return { moved: true, heldBy: null, referrers: { holds, widened, occurredAt } };
             }
             // So do a later change from another source, and one the target's own registry made.
             const judged = await judge(sql, input, input.tag, target, waits, input.digest);

@@ -42,7 +42,12 @@ function decode(bytes: Uint8Array): Json | null {
   return typeof document === 'object' && document !== null && !Array.isArray(document) ? (document as Json) : null;
 }
 
-/** The descriptors a listing holds, each by its digest; null when the bytes are not that kind of listing. */
+/**
+ * The entries a listing holds, by key: for referrers the manifest's digest;
+ * for signatures the whole descriptor, since cosign's signers of one image
+ * sign the same payload (one layer digest) and differ only in the signature
+ * annotations. Null when the bytes are not that kind of listing.
+ */
 function entriesOf(kind: ListingKind, bytes: Uint8Array): Map<string, Json> | null {
   const document = decode(bytes);
   if (document === null || document.schemaVersion !== 2) return null;
@@ -53,15 +58,27 @@ function entriesOf(kind: ListingKind, bytes: Uint8Array): Map<string, Json> | nu
   const entries = new Map<string, Json>();
   for (const entry of list) {
     if (typeof entry !== 'object' || entry === null || typeof (entry as Json).digest !== 'string') return null;
-    entries.set((entry as Json).digest as string, entry as Json);
+    entries.set(kind === 'referrers' ? ((entry as Json).digest as string) : canonical(entry), entry as Json);
   }
   return entries;
+}
+
+/** JSON with every object's keys sorted: one string per value, whatever order its fields came in. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    return `{${Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonical((value as Json)[key])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
 }
 
 /** The digests a listing names (an index's manifests, a signature manifest's layers); null when it is no such listing. */
 export function listedDigests(kind: ListingKind, bytes: Uint8Array): Digest[] | null {
   const entries = entriesOf(kind, bytes);
-  return entries === null ? null : [...entries.keys()].map(parseDigest);
+  return entries === null ? null : [...new Set([...entries.values()].map((entry) => entry.digest as string))].map(parseDigest);
 }
 
 const sha256 = (bytes: Uint8Array) => parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
@@ -78,35 +95,42 @@ export interface MergedListing {
 /**
  * What a region's tag should hold once `incoming` arrives where it holds
  * `held`: `incoming` when that lists everything `held` does; `held` when it
- * already lists everything `incoming` does; else a new listing, the union,
- * in a canonical form (entries sorted by digest; no annotations of the
- * listing itself; for signatures a config naming the layers as cosign
- * writes it), so regions merging the same two write the same bytes and
- * converge on one digest. `keep` filters held entries (the caller drops any
- * the region lacks). Null when either is not that kind of listing: the tag
- * is then ordered like any other.
+ * already lists everything `incoming` does (`widened`: it lists more); else a
+ * new listing, the union, in a canonical form (entries sorted; no
+ * annotations of the listing itself; for signatures a config naming the
+ * layers as cosign writes it), so regions merging the same two write the same
+ * bytes and converge on one digest. Two listings of the same entries in other
+ * bytes resolve to the one with the smaller digest, wherever they meet.
+ * `keep(digest)` filters held entries (the caller drops what the region
+ * lacks, and referrers deleted since). Null when either is not that kind of
+ * listing: the tag is then ordered like any other.
  */
 export function mergeListings(
   kind: ListingKind,
   incoming: Uint8Array,
   held: Uint8Array,
   keep: (digest: string) => boolean = () => true,
-): { holds: 'incoming' } | { holds: 'held' } | MergedListing | null {
+): { holds: 'incoming' } | { holds: 'held'; widened: boolean } | MergedListing | null {
   const arriving = entriesOf(kind, incoming);
   const holding = entriesOf(kind, held);
   if (arriving === null || holding === null) return null;
-  const heldOnly = [...holding.keys()].filter((digest) => !arriving.has(digest));
-  const extra = heldOnly.filter(keep);
-  if (extra.length === 0) return { holds: 'incoming' };
-  if (extra.length === heldOnly.length && [...arriving.keys()].every((digest) => holding.has(digest))) return { holds: 'held' };
-  const union = new Map(arriving);
-  for (const digest of extra) union.set(digest, holding.get(digest)!);
-  // Listed by both with other fields: the smaller serialization, whichever region merges.
-  for (const [digest, entry] of arriving) {
-    const other = holding.get(digest);
-    if (other !== undefined && JSON.stringify(other) < JSON.stringify(entry)) union.set(digest, other);
+  const kept = (key: string) => keep(holding.get(key)!.digest as string);
+  const heldOnly = [...holding.keys()].filter((key) => !arriving.has(key));
+  const extra = heldOnly.filter(kept);
+  const arrivingAllHeld = [...arriving.keys()].every((key) => holding.has(key));
+  if (extra.length === 0 && heldOnly.length === 0 && arrivingAllHeld) {
+    return sha256(incoming) <= sha256(held) ? { holds: 'incoming' } : { holds: 'held', widened: false };
   }
-  const entries = [...union.keys()].sort().map((digest) => union.get(digest)!);
+  if (extra.length === 0) return { holds: 'incoming' };
+  if (extra.length === heldOnly.length && arrivingAllHeld) return { holds: 'held', widened: true };
+  const union = new Map(arriving);
+  for (const key of extra) union.set(key, holding.get(key)!);
+  // Listed by both with other fields: the smaller serialization, whichever region merges.
+  for (const [key, entry] of arriving) {
+    const other = holding.get(key);
+    if (other !== undefined && JSON.stringify(other) < JSON.stringify(entry)) union.set(key, other);
+  }
+  const entries = [...union.keys()].sort().map((key) => union.get(key)!);
   if (kind === 'referrers') {
     const bytes = encode({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests: entries });
     return { holds: 'merged', bytes, digest: sha256(bytes) };

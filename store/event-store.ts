@@ -180,6 +180,23 @@ export class EventStore {
   }
 
   /**
+   * Of `digests`, those whose last recorded change in `repository` (any
+   * region) is a delete of the digest, with the region whose registry
+   * deleted it (whose storage confirms it): a referrer a client removed,
+   * which a merged listing must not bring back (activities/tags.ts).
+   */
+  async deletedDigests(repository: string, digests: readonly string[]): Promise<Map<string, string>> {
+    if (digests.length === 0) return new Map();
+    const rows = await this.pool.query<{ digest: string; kind: string; source_region: string }>(
+      `SELECT DISTINCT ON (digest) digest, kind, source_region FROM replications
+       WHERE repository = $1 AND digest = ANY($2) AND kind IN ('push', 'delete-digest')
+       ORDER BY digest, id DESC`,
+      [repository, digests],
+    );
+    return new Map(rows.rows.filter((row) => row.kind === 'delete-digest').map((row) => [row.digest, row.source_region]));
+  }
+
+  /**
    * What the last push or tag delete of `tag` that a region's own registry
    * reported left there: its digest, null for a delete; undefined when it
    * reported none.

@@ -22,15 +22,20 @@ async function setTag(
   tagRef: { region: string; repository: string; tag: string },
   digest: string | null,
   order: PushOrder,
-  ordered: boolean,
+  ordered: boolean | 'merged',
 ): Promise<void> {
-  const onlyIfLater = ordered ? `WHERE (region_tags.occurred_at, region_tags.replication_id) < (EXCLUDED.occurred_at, EXCLUDED.replication_id)` : '';
+  const onlyIfLater = ordered === true ? `WHERE (region_tags.occurred_at, region_tags.replication_id) < (EXCLUDED.occurred_at, EXCLUDED.replication_id)` : '';
+  // A merged listing (activities/tags.ts) holds both changes: the digest moves, the tag keeps the later order of the two.
+  const later = (column: string) =>
+    ordered === 'merged'
+      ? `CASE WHEN (region_tags.occurred_at, region_tags.replication_id) > (EXCLUDED.occurred_at, EXCLUDED.replication_id) THEN region_tags.${column} ELSE EXCLUDED.${column} END`
+      : `EXCLUDED.${column}`;
   await sql.query(
     `INSERT INTO region_tags (region, repository, tag, digest, replication_id, occurred_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (region, repository, tag) DO UPDATE
-       SET digest = EXCLUDED.digest, replication_id = EXCLUDED.replication_id,
-           occurred_at = EXCLUDED.occurred_at, updated_at = EXCLUDED.updated_at
+       SET digest = EXCLUDED.digest, replication_id = ${later('replication_id')},
+           occurred_at = ${later('occurred_at')}, updated_at = EXCLUDED.updated_at
        ${onlyIfLater}`,
     [tagRef.region, tagRef.repository, tagRef.tag, digest, order.replicationId, order.occurredAt, at],
   );
@@ -86,6 +91,8 @@ interface FoldedFields {
   reason: string;
   succeeded: string[];
   supersededBy?: number | null;
+  /** TagReplicated of a merged listing: what the region held before. */
+  mergedWith?: string;
   failed: string[];
   occurredAt: string;
   blobs: number;
@@ -110,7 +117,7 @@ export async function fold(sql: Sql, event: RecordedEvent): Promise<void> {
     case 'TagSuperseded':
       return touchRegion(sql, event, COPYING);
     case 'TagReplicated':
-      await setTag(sql, event.recordedAt, { region: event.region!, repository: data.repository, tag: data.tag }, data.digest, order, false);
+      await setTag(sql, event.recordedAt, { region: event.region!, repository: data.repository, tag: data.tag }, data.digest, order, data.mergedWith === undefined ? false : 'merged');
       return touchRegion(sql, event, `tag_moved = true`);
     case 'DeleteApplied':
       for (const tag of data.removedTags) {

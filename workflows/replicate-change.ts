@@ -42,29 +42,31 @@ function summaryOf(request: ReplicationRequest, region: string): string {
   return `${request.kind === 'push' ? 'replicate' : 'delete'} into ${region}`;
 }
 
+/**
+ * Starts the replication a region's outcome led to (a referrers or signature
+ * listing widened there, activities/region-replication.ts) as soon as that
+ * region is done, then clears its mark for the api's sweeper.
+ */
+async function startFollowUp(followUp: ReplicationRequest): Promise<void> {
+  await startChild(replicateChange, {
+    ...replicationStartOptions(followUp),
+    args: [followUp],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+  }).catch((error: unknown) => {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+  });
+  await local.forgetPendingStart(followUp.replicationId);
+}
+
 export async function replicateChange(request: ReplicationRequest): Promise<{ succeeded: string[]; failed: string[] }> {
   const outcomes: RegionOutcome[] = await Promise.all(
-    request.targetRegions.map((region) =>
+    request.targetRegions.map(async (region) => {
       // The activity id is the region: the UI's Pending Activities and `ferry stuck` name it.
-      regionActivity(region).executeWithOptions({ activityId: region, summary: summaryOf(request, region) }, [{ request, targetRegion: region }]),
-    ),
-  );
-  // A referrers index widened in a region goes on from there, as a replication of its own (activities/region-replication.ts).
-  await Promise.all(
-    outcomes.flatMap((outcome) =>
-      outcome.followUp === undefined
-        ? []
-        : [
-            startChild(replicateChange, {
-              ...replicationStartOptions(outcome.followUp),
-              args: [outcome.followUp],
-              parentClosePolicy: ParentClosePolicy.ABANDON,
-              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            }).catch((error: unknown) => {
-              if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-            }),
-          ],
-    ),
+      const outcome = await regionActivity(region).executeWithOptions({ activityId: region, summary: summaryOf(request, region) }, [{ request, targetRegion: region }]);
+      if (outcome.followUp !== undefined) await startFollowUp(outcome.followUp);
+      return outcome;
+    }),
   );
   const succeeded = outcomes.filter((outcome) => outcome.failure === null).map((outcome) => outcome.region);
   const failed = outcomes.flatMap((outcome) => (outcome.failure === null ? [] : [{ region: outcome.region, reason: outcome.failure.reason }]));

@@ -3,13 +3,11 @@
 // from westeurope's storage and put back by `ferry reconcile`. Each change
 // stays one small workflow whatever the number of children: the graph
 // travels inside the region activity, never through Temporal.
-import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegionStorage } from '../../activities/storage';
-import { temporalConnectOptions } from '../../domain/config';
 import { parseRepositoryName, parseTag } from '../../domain/reference';
 import type { EventStore } from '../../store/event-store';
-import { connectStore, ferryCli, localConfig, uniqueRepository } from '../support/ferry';
+import { connectStore, connectTemporal, ferryCli, localConfig, uniqueRepository } from '../support/ferry';
 import { buildImage, buildIndex, seededLayer, type OciImage } from '../support/oci-image';
 import { waitUntil } from '../support/processes';
 import { getManifest, skopeoPull } from '../support/registry';
@@ -19,15 +17,13 @@ const config = localConfig();
 const CHILDREN = 200;
 const region = (name: string) => config.regions.find((candidate) => candidate.name === name)!;
 
-let store: EventStore;
-let connection: Connection;
+const store: EventStore = connectStore(config);
+let temporal: Awaited<ReturnType<typeof connectTemporal>>;
 beforeAll(async () => {
-  store = connectStore(config);
-  connection = await Connection.connect(temporalConnectOptions(config));
+  temporal = await connectTemporal(config);
 });
 afterAll(async () => {
-  await store.close();
-  await connection.close();
+  await Promise.all([store.close(), temporal?.close()]);
 });
 
 /** Whether the region serves the tag at `digest` and every child by digest. */
@@ -42,9 +38,8 @@ async function servesWhole(name: string, repository: string, tag: string, digest
 
 /** The longest history among the replications of `repository`, and how many there were. */
 async function replicationHistories(repository: string): Promise<{ executions: number; longest: number }> {
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
   let [executions, longest] = [0, 0];
-  for await (const execution of temporal.workflow.list({ query: `WorkflowType = 'replicateChange' AND FerryRepository = '${repository}'` })) {
+  for await (const execution of temporal.client.workflow.list({ query: `WorkflowType = 'replicateChange' AND FerryRepository = '${repository}'` })) {
     executions += 1;
     longest = Math.max(longest, execution.historyLength);
   }

@@ -6,7 +6,8 @@
 // registries notify Ferry. Every region must end up listing both signatures, under one digest,
 // served through its cache, every listed signature pullable there.
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseRepositoryName } from '../../domain/reference';
+import { RegionStorage } from '../../activities/storage';
+import { parseDigest, parseRepositoryName, parseTag } from '../../domain/reference';
 import type { EventStore } from '../../store/event-store';
 import { connectStore, localConfig, uniqueRepository } from '../support/ferry';
 import { buildArtifact, buildCosignSignature, buildImage, buildReferrersIndex, type OciImage } from '../support/oci-image';
@@ -108,6 +109,39 @@ describe('signatures attached to one image in two regions', () => {
     const sentBack = await store.pool.query(`SELECT 1 FROM events WHERE type = 'ReplicationObserved' AND data->>'repository' = $1 AND data->>'eventId' LIKE 'referrers:%'`, [repository]);
     expect(sentBack.rowCount, 'the union sent on from a region that merged').toBeGreaterThan(0);
   });
+
+  it('keeps a referrer removed as the spec says (its manifest deleted, then the index pushed without it) out of every region', async () => {
+    const repository = parseRepositoryName(uniqueRepository('referrers-removed'));
+    const { image, signatures } = await signedImage(repository, ['eastus', 'westeurope']);
+    const [kept, removed] = [signatures.eastus!, signatures.westeurope!];
+    const both = await buildReferrersIndex(image, [kept, removed], SIGNATURE);
+    await pushWithApi(region('eastus').registryUrl, repository, both, both.tag);
+    await untilEveryRegionLists(repository, both.tag, [kept.manifestDigest, removed.manifestDigest]);
+
+    // westeurope's copy of the removed referrer must outlast its listing's merge there, as a delete still on its way
+    // would: a tag westeurope's own registry pointed at it (no notification) holds the delete back for
+    // replication.awaitNotificationSeconds. Only the recorded delete, which eastus's storage confirms, keeps it out.
+    const westeurope = RegionStorage.connect(region('westeurope'));
+    const pin = parseTag('pin');
+    await westeurope.writeLink(westeurope.layout.tagIndexLink(repository, pin, parseDigest(removed.manifestDigest)), parseDigest(removed.manifestDigest));
+    await westeurope.writeLink(westeurope.layout.tagCurrentLink(repository, pin), parseDigest(removed.manifestDigest));
+    const deleted = await registryFetch(new URL(`/v2/${repository}/manifests/${removed.manifestDigest}`, region('eastus').registryUrl).href, { method: 'DELETE' });
+    expect(deleted.status).toBe(202);
+    await pushWithApi(region('eastus').registryUrl, repository, await buildReferrersIndex(image, [kept], SIGNATURE), both.tag);
+    await waitUntil('westeurope listing only the kept referrer', async () => (await listed(region('westeurope').registryUrl, repository, both.tag))?.referrers.join() === kept.manifestDigest, 60_000);
+    expect((await getManifest(region('westeurope').registryUrl, repository, removed.manifestDigest, 'HEAD')).status, 'the removed referrer still in westeurope then').toBe(200);
+    const holds = await untilEveryRegionLists(repository, both.tag, [kept.manifestDigest]);
+    expect(new Set(Object.values(holds)).size, `one digest everywhere: ${JSON.stringify(holds)}`).toBe(1);
+    for (const { name, registryUrl } of config.regions) {
+      await waitUntil(`the removed referrer gone from ${name}`, async () => (await getManifest(registryUrl, repository, removed.manifestDigest, 'HEAD')).status === 404, 60_000);
+    }
+    // Nothing brings it back: every replication of the repository done, the listings and manifests as they were.
+    await waitUntil('every replication done', async () => (await store.pool.query(`SELECT 1 FROM replications WHERE repository = $1 AND outcome = 'pending'`, [repository])).rowCount === 0, 60_000);
+    for (const { name, registryUrl } of config.regions) {
+      expect((await listed(registryUrl, repository, both.tag))?.referrers, name).toEqual([kept.manifestDigest]);
+      expect((await getManifest(registryUrl, repository, removed.manifestDigest, 'HEAD')).status, name).toBe(404);
+    }
+  });
 });
 
 describe('cosign signatures made in two regions', () => {
@@ -118,32 +152,33 @@ describe('cosign signatures made in two regions', () => {
     expect(east.tag).toBe(`${image.manifestDigest.replace(':', '-')}.sig`);
     await Promise.all([pushWithApi(region('eastus').registryUrl, repository, east, east.tag), pushWithApi(region('westeurope').registryUrl, repository, west, west.tag)]);
 
-    const layers = [east.layers[0]!.digest, west.layers[0]!.digest].sort();
+    // One payload, two signatures: what tells them apart is the annotation.
+    const signatureOf = (layer: { annotations: Record<string, string> }) => Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64').toString();
+    const both = ['signature by eastus', 'signature by westeurope'];
     const holds: Record<string, string> = {};
     for (const { name, registryUrl } of config.regions) {
-      await waitUntil(`${name}'s .sig listing both signatures`, async () => {
+      await waitUntil(`${name}'s .sig holding both signatures`, async () => {
         const manifest = await getManifest(registryUrl, repository, east.tag);
         if (manifest.status !== 200) return false;
-        const document = JSON.parse(manifest.body.toString()) as { layers: Array<{ digest: string }> };
-        if (document.layers.map((layer) => layer.digest).sort().join() !== layers.join()) return false;
+        const document = JSON.parse(manifest.body.toString()) as { layers: Array<{ annotations: Record<string, string> }> };
+        if (document.layers.map(signatureOf).sort().join() !== both.join()) return false;
         holds[name] = manifest.digest!;
         return true;
       }, 90_000);
     }
     expect(new Set(Object.values(holds)).size, `one digest everywhere: ${JSON.stringify(holds)}`).toBe(1);
+    const payloadDigest = east.layers[0]!.digest;
+    expect(west.layers[0]!.digest, 'the same payload signed twice').toBe(payloadDigest);
     for (const name of ['eastus', 'westeurope', 'southeastasia']) {
-      // What cosign verify reads: the .sig manifest (through the cache), each layer's signature annotation and payload, and the config it names.
+      // What cosign verify reads: the .sig manifest (through the cache), each layer's signature and payload, and the config it names.
       const manifest = await getManifest(region(name).cachePurgeUrls[0]!, repository, east.tag);
       expect(manifest.digest, `${name}'s cache`).toBe(holds.eastus);
       const document = JSON.parse(manifest.body.toString()) as { config: { digest: string }; layers: Array<{ digest: string; annotations: Record<string, string> }> };
-      for (const [signer, signature] of [['eastus', east], ['westeurope', west]] as const) {
-        const layer = document.layers.find((entry) => entry.digest === signature.layers[0]!.digest)!;
-        expect(Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64').toString(), name).toBe(`signature by ${signer}`);
-        const payload = await registryFetch(new URL(`/v2/${repository}/blobs/${layer.digest}`, region(name).registryUrl).href);
-        expect(((await payload.json()) as { optional: { signer: string } }).optional.signer, name).toBe(signer);
-      }
+      expect(document.layers.map(signatureOf).sort(), name).toEqual(both);
+      const payload = await registryFetch(new URL(`/v2/${repository}/blobs/${payloadDigest}`, region(name).registryUrl).href);
+      expect(((await payload.json()) as { critical: { image: Record<string, string> } }).critical.image['docker-manifest-digest'], name).toBe(image.manifestDigest);
       const configBlob = await registryFetch(new URL(`/v2/${repository}/blobs/${document.config.digest}`, region(name).registryUrl).href);
-      expect(((await configBlob.json()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids, `${name}: the config names both layers`).toEqual(layers);
+      expect(((await configBlob.json()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids, `${name}: the config names both layers`).toEqual([payloadDigest, payloadDigest]);
     }
   });
 });

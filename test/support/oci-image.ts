@@ -146,14 +146,15 @@ export async function buildArtifact(subject: OciImage, options: { artifactType: 
 /**
  * A cosign signature of `subject` as cosign writes it under `sha256-<hex>.sig`:
  * one uncompressed simple-signing layer carrying its signature as an
- * annotation, and a config naming that layer as its rootfs. `signer` goes
- * into the payload, so two signers make two signatures.
+ * annotation, and a config naming that layer as its rootfs. Every signer of
+ * one image signs the same payload, so two signers' layers share a digest and
+ * differ only in the annotation, as with cosign itself.
  */
 export async function buildCosignSignature(subject: OciImage, signer: string): Promise<OciImage> {
   const layoutDir = await createLayout();
   const payload = await writeJsonBlob(layoutDir, {
     critical: { identity: { 'docker-reference': 'ferry.test/app' }, image: { 'docker-manifest-digest': subject.manifestDigest }, type: 'cosign container image signature' },
-    optional: { signer },
+    optional: null,
   });
   const epoch = '0001-01-01T00:00:00Z';
   const config = await writeJsonBlob(layoutDir, { architecture: '', created: epoch, history: [{ created: epoch }], os: '', rootfs: { type: 'layers', diff_ids: [payload.digest] }, config: {} });

@@ -33,9 +33,15 @@ describe('the referrers fallback tag', () => {
 
   it('keeps the arriving index when it lists everything the region did, and the region\'s when that lists everything arriving', () => {
     expect(mergeReferrers(index(a, b), index(a))).toEqual({ holds: 'incoming' });
-    expect(mergeReferrers(index(a), index(b, a))).toEqual({ holds: 'held' });
-    // The same list in another order is the arriving one: nothing widened.
-    expect(mergeReferrers(index(b, a), index(a, b))).toEqual({ holds: 'incoming' });
+    expect(mergeReferrers(index(a), index(b, a))).toEqual({ holds: 'held', widened: true });
+  });
+
+  it('resolves the same entries in other bytes to the smaller digest, wherever they meet', () => {
+    const [ab, ba] = [index(a, b), index(b, a)];
+    const smaller = digestOf(Buffer.from(ab).toString()) < digestOf(Buffer.from(ba).toString()) ? ab : ba;
+    const larger = smaller === ab ? ba : ab;
+    expect(mergeReferrers(smaller, larger)).toEqual({ holds: 'incoming' });
+    expect(mergeReferrers(larger, smaller)).toEqual({ holds: 'held', widened: false });
   });
 
   it('merges two indexes into their union, the same bytes whichever region merges', () => {
@@ -49,7 +55,7 @@ describe('the referrers fallback tag', () => {
     expect(document.manifests).toEqual([a, b].sort((x, y) => (x.digest < y.digest ? -1 : 1)));
     // Merged again with either side, the union stays: the regions converge on one digest.
     expect(mergeReferrers(here.bytes, index(a))).toEqual({ holds: 'incoming' });
-    expect(mergeReferrers(index(b), here.bytes)).toEqual({ holds: 'held' });
+    expect(mergeReferrers(index(b), here.bytes)).toEqual({ holds: 'held', widened: true });
     expect(listedReferrers(merged(index(c), here.bytes).bytes)?.sort()).toEqual([a.digest, b.digest, c.digest].sort());
   });
 
@@ -104,7 +110,17 @@ describe('a cosign signature tag', () => {
     const other = mergeListings('signatures', signed(west), signed(east));
     expect(other?.holds === 'merged' && other.digest).toBe(result.digest);
     expect(mergeListings('signatures', result.bytes, signed(east))).toEqual({ holds: 'incoming' });
-    expect(mergeListings('signatures', signed(west), result.bytes)).toEqual({ holds: 'held' });
+    expect(mergeListings('signatures', signed(west), result.bytes)).toEqual({ holds: 'held', widened: true });
+  });
+
+  it('keeps two signers of the same payload: one layer digest, two signatures', () => {
+    const payload = '{"critical":{"image":"same"}}';
+    const [first, second] = [layer(payload, 'MEUCIQ-first'), layer(payload, 'MEUCIQ-second')];
+    const result = mergeListings('signatures', signed(first), signed(second));
+    if (result?.holds !== 'merged') throw new Error(`expected a merge, got ${JSON.stringify(result)}`);
+    const signatures = JSON.parse(Buffer.from(result.bytes).toString()).layers.map((entry: { annotations: Record<string, string> }) => entry.annotations['dev.cosignproject.cosign/signature']);
+    expect(signatures.sort()).toEqual(['MEUCIQ-first', 'MEUCIQ-second']);
+    expect(listedDigests('signatures', result.bytes)).toEqual([first.digest]);
   });
 
   it('is no merge with an index or a signature tag of another shape', () => {
