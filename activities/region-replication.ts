@@ -145,7 +145,7 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
   /**
    * Replicates a push; returns the tag to announce (null: the digest only),
    * when a newer change holds the tag in the region, which (null: not known
-   * yet), and the push of a referrers index this one widened.
+   * yet), and the push of the referrers or signature listing this one widened.
    */
   async function pushInto(
     request: ReplicationRequest,

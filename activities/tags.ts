@@ -231,26 +231,27 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
     signal: AbortSignal,
   ): Promise<{ holds: Digest; held: Digest; widened: boolean; occurredAt: string } | null> {
     const readSince = new Date();
-    let held = await target.tagged(input.tag, signal);
-    if (held === null) return null;
+    const tagged = await target.tagged(input.tag, signal);
+    if (tagged === null) return null;
+    let held: Digest = tagged;
     const holder = await store.tagHolder(sql, input.targetRegion, input.repository, input.tag);
     const occurredAt = holder !== null && laterThan(holder, input) ? holder.occurredAt : input.occurredAt;
     let [incoming, holds, widened] = [input.digest, input.digest, false];
     const known = new Set<string>([held, input.digest]);
     // A push by the region's own registry can land while this merges (it takes no lock): merged in too, a few rounds at most.
     for (let round = 0; round < MERGE_ROUNDS; round++) {
-      const merged = await mergeOnce(kind, target, input.repository, input.tag, incoming, held!, signal);
-      if (merged === null) return round === 0 ? null : { holds, held: input.digest, widened, occurredAt };
+      const merged = await mergeOnce(kind, target, input.repository, input.tag, incoming, held, signal);
+      if (merged === null) return round === 0 ? null : { holds, held, widened, occurredAt };
       holds = merged.holds;
       widened ||= merged.widened;
       known.add(holds);
       const newcomer = (await target.taggedSince(input.tag, readSince, signal)).find((digest) => !known.has(digest));
-      if (newcomer === undefined || !(await target.hasManifest(newcomer, signal))) return { holds, held: held!, widened, occurredAt };
+      if (newcomer === undefined || !(await target.hasManifest(newcomer, signal))) return { holds, held, widened, occurredAt };
       [incoming, held] = [newcomer, holds];
       known.add(newcomer);
       widened = true;
     }
-    return { holds, held: held!, widened, occurredAt };
+    return { holds, held, widened, occurredAt };
   }
 
   /** One merge of `incoming` into `held` in the target, written there: what the tag holds after, and whether it lists more than `incoming`. */
