@@ -32,7 +32,7 @@ export type FerryEvent =
   | RegionEvent<'BlobCopied', { digest: Digest; size: number; method: CopyMethod; seconds: number; bytesSent: number }>
   | RegionEvent<'BlobSkipped', { digest: Digest; size: number }>
   | RegionEvent<'ManifestsWritten', { repository: RepositoryName; digests: Digest[] }>
-  /** `digest`: what the region's tag holds now; for a referrers tag merged with the index the region held (`mergedWith`), the union (domain/referrers.ts). */
+  /** `digest`: what the region's tag holds now. `mergedWith`, on a referrers or signature tag merged rather than moved: what the tag held, merged with (domain/referrers.ts). */
   | RegionEvent<'TagReplicated', { repository: RepositoryName; tag: Tag; digest: Digest; occurredAt: string; mergedWith?: Digest }>
   | RegionEvent<'TagSuperseded', { repository: RepositoryName; tag: Tag; newerReplicationId: number | null }>
   | RegionEvent<'CachePurged', { urls: string[] }>
