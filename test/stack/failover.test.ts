@@ -115,6 +115,8 @@ describe('a region cut off from Ferry', () => {
 
     // Nothing echoes: one replication per push, from the region pushed to, and no tag written again.
     const eventsNow = async () => Number((await store.pool.query<{ n: string }>(`SELECT count(*) AS n FROM events e JOIN replications r ON r.id = e.replication_id WHERE r.repository = $1`, [repository])).rows[0]!.n);
+    // Converged storage comes before each replication's tail (pull check, purge, announcement, outcome): let them finish first.
+    await waitUntil('every replication finished', async () => (await store.pool.query(`SELECT 1 FROM replications WHERE repository = $1 AND outcome = 'pending'`, [repository])).rowCount === 0, 60_000);
     const settled = await eventsNow();
     await new Promise((resolve) => setTimeout(resolve, 10_000));
     expect(await eventsNow(), 'nothing recorded once converged').toBe(settled);
