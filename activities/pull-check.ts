@@ -3,7 +3,7 @@
 // (invariant 1, "announced ⇒ pullable").
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import { createHash } from 'node:crypto';
+import { digestOf } from '../domain/content-digest';
 import { MANIFEST_ACCEPT, type ManifestGraph } from '../domain/manifest';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import { blobUrl, manifestUrl } from '../domain/registry-api';
@@ -56,7 +56,7 @@ export function createPullCheckActivities({ regions, registries }: { regions: Re
       let tagHoldsDigest = false;
       const checkRoot = async () => {
         const root = await fetchManifest(client, registry, input.repository, input.graph.root, signal);
-        const actualRoot = `sha256:${createHash('sha256').update(root.body).digest('hex')}`;
+        const actualRoot = digestOf(root.body);
         if (root.status !== 200 || actualRoot !== input.graph.root) {
           throw notPullable(input.targetRegion, `GET ${input.repository}@${input.graph.root} answered ${root.status} with ${actualRoot}`);
         }

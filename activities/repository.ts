@@ -3,7 +3,7 @@
 // put a manifest (manifestStore: data, then the revision link), tag, untag and
 // look up tags (tagStore). Keys come from the layout, bytes from RegionStorage;
 // the activities around these verbs only fence, call and record.
-import { createHash } from 'node:crypto';
+import { digestOf } from '../domain/content-digest';
 import { parseTag, type Digest, type RepositoryName, type Tag } from '../domain/reference';
 import type { RegionStorage } from './storage';
 
@@ -12,10 +12,6 @@ export type ManifestRead =
   | { found: 'ok'; bytes: Uint8Array }
   | { found: 'not-linked' | 'no-data' }
   | { found: 'corrupt'; actual: string };
-
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 export class RegionRepository {
   constructor(
@@ -56,7 +52,7 @@ export class RegionRepository {
     if ((await this.storage.readLink(this.layout.revisionLink(this.name, digest), signal)) === null) return { found: 'not-linked' };
     const bytes = await this.storage.getSmall(this.layout.blobData(digest), signal);
     if (bytes === null) return { found: 'no-data' };
-    const actual = sha256(bytes);
+    const actual = digestOf(bytes);
     return actual === digest ? { found: 'ok', bytes } : { found: 'corrupt', actual };
   }
 

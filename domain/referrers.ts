@@ -13,7 +13,7 @@
 // push would overwrite the other everywhere. Ferry merges them instead: a
 // region's tag becomes the union of what it held and what arrives, so every
 // signature survives in every region. Pure logic; activities/tags.ts applies it.
-import { createHash } from 'node:crypto';
+import { digestOf } from './content-digest';
 import { parseDigest, type Digest, type Tag } from './reference';
 
 export const OCI_INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json';
@@ -81,7 +81,6 @@ export function listedDigests(kind: ListingKind, bytes: Uint8Array): Digest[] | 
   return entries === null ? null : [...new Set([...entries.values()].map((entry) => entry.digest as string))].map(parseDigest);
 }
 
-const sha256 = (bytes: Uint8Array) => parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
 /** A merged listing's bytes, and for signatures the config blob its manifest names. */
@@ -119,7 +118,7 @@ export function mergeListings(
   const extra = heldOnly.filter(kept);
   const arrivingAllHeld = [...arriving.keys()].every((key) => holding.has(key));
   if (extra.length === 0 && heldOnly.length === 0 && arrivingAllHeld) {
-    return sha256(incoming) <= sha256(held) ? { holds: 'incoming' } : { holds: 'held', widened: false };
+    return digestOf(incoming) <= digestOf(held) ? { holds: 'incoming' } : { holds: 'held', widened: false };
   }
   if (extra.length === 0) return { holds: 'incoming' };
   if (extra.length === heldOnly.length && arrivingAllHeld) return { holds: 'held', widened: true };
@@ -133,7 +132,7 @@ export function mergeListings(
   const entries = [...union.keys()].sort().map((key) => union.get(key)!);
   if (kind === 'referrers') {
     const bytes = encode({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests: entries });
-    return { holds: 'merged', bytes, digest: sha256(bytes) };
+    return { holds: 'merged', bytes, digest: digestOf(bytes) };
   }
   // Cosign's signature layers are uncompressed: each layer's digest is its diff_id.
   const epoch = '0001-01-01T00:00:00Z';
@@ -145,7 +144,7 @@ export function mergeListings(
     rootfs: { type: 'layers', diff_ids: entries.map((entry) => entry.digest) },
     config: {},
   });
-  const config = { bytes: configBytes, digest: sha256(configBytes) };
+  const config = { bytes: configBytes, digest: digestOf(configBytes) };
   const bytes = encode({ schemaVersion: 2, mediaType: OCI_MANIFEST_MEDIA_TYPE, config: { mediaType: OCI_CONFIG_MEDIA_TYPE, size: configBytes.byteLength, digest: config.digest }, layers: entries });
-  return { holds: 'merged', bytes, digest: sha256(bytes), config };
+  return { holds: 'merged', bytes, digest: digestOf(bytes), config };
 }

@@ -1,15 +1,14 @@
 // RegionRepository's verbs against a real bucket: the keys Distribution reads,
 // written and read back through the layout, on versitygw.
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { RegionRepository } from '../../activities/repository';
 import { RegionStorage } from '../../activities/storage';
+import { digestOf } from '../../domain/content-digest';
 import { parseDigest, parseRepositoryName, parseTag, type Digest } from '../../domain/reference';
 import { localConfig, uniqueRepository } from '../support/ferry';
 
 const config = localConfig();
 const storage = RegionStorage.connect(config.regions.find((region) => region.name === 'westeurope')!);
-const digestOf = (bytes: Uint8Array): Digest => parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
 const freshRepository = () => new RegionRepository(storage, parseRepositoryName(uniqueRepository('verbs')));
 
 describe('RegionRepository', () => {
