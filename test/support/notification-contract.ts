@@ -55,12 +55,14 @@ export function expectValidPastTheEdge(events: RegistryEvent[]): void {
   }
 }
 
-/** Sets (or, given `undefined`, removes) the field at a dotted path below `root`; a path through a non-object changes nothing. */
+/** Sets (or, given `undefined`, removes) the field at a dotted path below `root`; a path through a non-object, or to an array's non-index key, changes nothing. */
 export function setPath(root: any, path: string, value: unknown): void {
   const keys = path.split('.');
   const last = keys.pop()!;
   const parent = keys.reduce((node: any, key) => (node !== null && typeof node === 'object' ? node[key] : undefined), root);
   if (parent === null || typeof parent !== 'object') return;
+  // An array holds only its elements in JSON: another key (its `length`) is no field to set.
+  if (Array.isArray(parent) && !/^\d+$/.test(last)) return;
   if (value === undefined) delete parent[last];
   else parent[last] = value;
 }
