@@ -18,6 +18,7 @@ import type { FerryRun, RegionBytes } from './results';
 import type { Scenario } from './shape';
 import { forEachLimited } from '../support/concurrency';
 import { pushFromLayout, registryHost } from './skopeo';
+import { StackCpuMeter } from './stack-cpu';
 import { readTemporalCost } from './temporal-cost';
 
 export interface FerryPhaseInput {
@@ -128,6 +129,7 @@ export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
     await announcements.waitForAll(warmUpRepository, input.warmUp.images.length * targets.length, 5 * 60 * 1000);
 
     await Promise.all([api.beginMeasurement(), worker.beginMeasurement()]);
+    let stackCpu = await StackCpuMeter.begin();
     relay.setMode(scenario.notifications === 'live' ? 'forward' : 'hold');
     const pushStarted = Date.now();
     await pushSet(set, eastus, repository, scenario.pushConcurrency);
@@ -135,10 +137,12 @@ export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
     let started = pushStarted;
     if (scenario.notifications === 'after-push') {
       started = Date.now();
+      // The stack's CPU from here: the push is not the replication's cost.
+      stackCpu = await StackCpuMeter.begin();
       await relay.release();
     }
     const messages = await announcements.waitForAll(repository, set.images.length * targets.length, REPLICATION_TIMEOUT_MS);
-    const [apiUsage, workerUsage] = await Promise.all([api.usage(), worker.usage()]);
+    const [apiUsage, workerUsage, stack] = await Promise.all([api.usage(), worker.usage(), stackCpu.end()]);
 
     const regions = targets.map((target) => {
       const done = Math.max(...messages.filter((message) => message.region === target.region.name).map((message) => Date.parse(message.completedAt)));
@@ -160,6 +164,7 @@ export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
       lagSeconds,
       api: apiUsage,
       worker: workerUsage,
+      stack,
       bytes: await regionBytes(config, repository, input.sharedLayer),
       temporal: await withTemporal(config, (temporal) => readTemporalCost(temporal, repository)),
     };

@@ -5,6 +5,7 @@
 import { profileTable } from './profile';
 import { compareRegions, secondsAfterLastPush, type RegionComparison, type ScenarioResult } from './results';
 import { describeShape } from './shape';
+import { stackCpuTable } from './stack-cpu';
 import { evaluateTargets } from './targets';
 import { perImage, type TemporalCost } from './temporal-cost';
 
@@ -116,6 +117,7 @@ export function markdownReport(result: ScenarioResult): string {
     '',
     usage,
     '',
+    ...(ferry.stack === undefined ? [] : [stackCpuTable(ferry.stack, images), '']),
     temporalTable(result),
     '',
     targets,

@@ -3,6 +3,7 @@
 // issue 6's targets (bench/targets.ts).
 import type { ProcessUsage } from './processes';
 import type { HotFunction } from './profile';
+import type { StackCpu } from './stack-cpu';
 import type { CopyMethod } from './raw-copy';
 import type { ImageSetShape, NotificationTiming, ScenarioTargets } from './shape';
 import { distribution, megabytesPerSecond, type Distribution } from './stats';
@@ -40,6 +41,8 @@ export interface FerryRun extends PhaseTiming {
   lagSeconds: Record<string, number[]>;
   api: ProcessUsage;
   worker: ProcessUsage;
+  /** Every stack process's CPU during the phase; absent from results older than the count. */
+  stack?: StackCpu;
   bytes: RegionBytes[];
   /** The measured repository's workflow executions and their histories; absent from results older than the count. */
   temporal?: TemporalCost;
