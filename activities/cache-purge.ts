@@ -13,7 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import { manifestUrl } from '../domain/registry-api';
 import type { EventStore } from '../store/event-store';
-import { fetchManifest } from './pull-check';
+import { fetchManifest, manifestAnswer } from './pull-check';
 import { registryOf, type RegionConfigs, type RegistryClients } from './region-configs';
 import type { RegistryClient } from './registry-client';
 
@@ -23,6 +23,11 @@ export interface PurgeCachesInput {
   repository: RepositoryName;
   /** Tags and digests whose manifest URLs may be cached. */
   references: Array<Tag | Digest>;
+}
+
+export interface ConfirmCachesInput extends Omit<PurgeCachesInput, 'replicationId'> {
+  /** What the registry answered for a reference moments ago (`200 <digest>` or `404`), by reference. */
+  registryAnswers?: Record<string, string>;
 }
 
 /** How often a cache that still disagrees with its registry is purged and asked again within one attempt. */
@@ -41,13 +46,16 @@ export function createCachePurgeActivities({ regions, registries, store }: { reg
     );
   }
 
-  /** Whether `cache` answers `reference` as the registry does (status and digest). */
-  async function agrees(client: RegistryClient, registry: string, cache: string, repository: string, reference: string, signal: AbortSignal) {
-    const cached = await fetchManifest(client, cache, repository, reference, signal);
+  /**
+   * Whether `cache` answers `reference` as the registry does (status and
+   * digest). `registryAnswer`: what the registry answered just before (the
+   * pull check), taken instead of asking it again.
+   */
+  async function agrees(client: RegistryClient, registry: string, cache: string, repository: string, reference: string, signal: AbortSignal, registryAnswer?: string) {
+    const cached = manifestAnswer(await fetchManifest(client, cache, repository, reference, signal));
     // A refused login fails in the client: two refusals would agree, but tell nothing of what a puller gets.
-    const served = await fetchManifest(client, registry, repository, reference, signal);
-    const answer = (response: { status: number; digestHeader: string | null }) => `${response.status} ${response.status === 200 ? response.digestHeader : ''}`.trim();
-    return { agreed: answer(cached) === answer(served), cached: answer(cached), served: answer(served) };
+    const served = registryAnswer ?? manifestAnswer(await fetchManifest(client, registry, repository, reference, signal));
+    return { agreed: cached === served, cached, served };
   }
 
   return {
@@ -65,14 +73,16 @@ export function createCachePurgeActivities({ regions, registries, store }: { reg
      * does, and PURGEs it again until its answer is the registry's; a cache
      * that keeps disagreeing fails the attempt (retried, so never announced).
      */
-    async confirmCaches(input: Omit<PurgeCachesInput, 'replicationId'>): Promise<void> {
+    async confirmCaches(input: ConfirmCachesInput): Promise<void> {
       const signal = Context.current().cancellationSignal;
       const { registry, caches, client } = registryOf(regions, registries, input.targetRegion);
       for (const cache of caches) {
         for (const reference of input.references) {
           const url = manifestUrl(cache, input.repository, reference);
           for (let check = 1; ; check++) {
-            const verdict = await agrees(client, registry, cache, input.repository, reference, signal);
+            // The registry's answer from the pull check serves the first comparison; a disagreement asks it afresh.
+            const known = check === 1 ? input.registryAnswers?.[reference] : undefined;
+            const verdict = await agrees(client, registry, cache, input.repository, reference, signal, known);
             if (verdict.agreed) break;
             if (check >= AGREEMENT_CHECKS) {
               throw ApplicationFailure.retryable(`${url} still answers ${verdict.cached} where the registry answers ${verdict.served}`, 'StaleCache');

@@ -28,6 +28,17 @@ export interface VerifyPullResult {
    * this one is announced by digest.
    */
   tagHoldsDigest: boolean;
+  /**
+   * What the registry answered for the tag (`200 <digest>` or `404`), absent
+   * when no tag was checked: the cache check compares its caches with it
+   * instead of asking the registry again.
+   */
+  tagAnswer?: string;
+}
+
+/** A manifest answer as the cache check compares them: status, and the digest of a 200. */
+export function manifestAnswer(response: { status: number; digestHeader: string | null }): string {
+  return `${response.status} ${response.status === 200 ? response.digestHeader : ''}`.trim();
 }
 
 function notPullable(region: string, what: string): ApplicationFailure {
@@ -48,12 +59,14 @@ export function createPullCheckActivities({ regions, registries }: { regions: Re
   return {
     /**
      * Pulls the image from the region's registry as a client would: the root by
-     * digest (and by tag), every child manifest by GET, every blob by HEAD.
+     * tag (by digest too when the tag serves other bytes, or there is no tag),
+     * every child manifest by GET, every blob by HEAD.
      */
     async verifyPull(input: VerifyPullInput): Promise<VerifyPullResult> {
       const signal = Context.current().cancellationSignal;
       const { registry, client } = registryOf(regions, registries, input.targetRegion);
       let tagHoldsDigest = false;
+      let tagAnswer: string | undefined;
       const checkRoot = async () => {
         const root = await fetchManifest(client, registry, input.repository, input.graph.root, signal);
         const actualRoot = digestOf(root.body);
@@ -66,6 +79,9 @@ export function createPullCheckActivities({ regions, registries }: { regions: Re
         // 404: a newer delete of the tag won (deletes are fenced like moves); the digest is still announced.
         if (tagged.status !== 200 && tagged.status !== 404) throw notPullable(input.targetRegion, `GET ${input.repository}:${tag} answered ${tagged.status}`);
         tagHoldsDigest = tagged.status === 200 && tagged.digestHeader === (input.tagDigest ?? input.graph.root);
+        tagAnswer = manifestAnswer(tagged);
+        // The tag served the root's very bytes: that was the pull of the root. Otherwise pull it by digest.
+        if (tagged.status !== 200 || digestOf(tagged.body) !== input.graph.root) await checkRoot();
       };
       const checkChild = async (digest: Digest) => {
         const child = await fetchManifest(client, registry, input.repository, digest, signal);
@@ -80,13 +96,12 @@ export function createPullCheckActivities({ regions, registries }: { regions: Re
       };
       // Independent requests, asked a few at a time: the check costs about one round trip, not one per manifest and blob.
       const checks = [
-        checkRoot,
-        ...(input.tag === null ? [] : [() => checkTag(input.tag!)]),
+        input.tag === null ? checkRoot : () => checkTag(input.tag!),
         ...input.graph.manifests.filter((manifest) => manifest.digest !== input.graph.root).map((manifest) => () => checkChild(manifest.digest)),
         ...input.graph.blobs.map((blob) => () => checkBlob(blob)),
       ];
       await forEachLimited(checks, PULL_CHECKS_IN_FLIGHT, (check) => check(), signal);
-      return { tagHoldsDigest };
+      return { tagHoldsDigest, ...(tagAnswer === undefined ? {} : { tagAnswer }) };
     },
   };
 }

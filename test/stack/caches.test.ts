@@ -47,6 +47,18 @@ describe('a region cache after the pull check', () => {
     expect(fresh.digest).toBe(current.manifestDigest);
   });
 
+  it('takes the pull check’s answer for the registry’s only once: a disagreement asks the registry again', async () => {
+    const westeurope = regions.get('westeurope')!;
+    const repository = parseRepositoryName(uniqueRepository('answered-cache'));
+    const image = await buildImage({ layers: [{ size: 2_000 }], tag: 'v1' });
+    await skopeoCopy(image.reference, dockerReference(westeurope.registryUrl, repository, 'v1'));
+    // An answer the registry no longer gives (a newer push moved the tag since the pull check):
+    // the cache disagrees with it once, then agrees with what the registry answers now.
+    const outdated = `200 sha256:${'0'.repeat(64)}`;
+    await new MockActivityEnvironment().run(caches.confirmCaches, { targetRegion: 'westeurope', repository, references: [parseTag('v1')], registryAnswers: { v1: outdated } });
+    expect((await getManifest(westeurope.cachePurgeUrls[0]!, repository, 'v1')).digest).toBe(image.manifestDigest);
+  });
+
   it('behind a registry that requires a login is asked with it', async () => {
     const southeastasia = regions.get('southeastasia')!;
     const repository = parseRepositoryName(uniqueRepository('login-cache'));
