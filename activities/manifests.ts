@@ -41,6 +41,13 @@ export interface WriteManifestsInput {
   graph: ManifestGraph;
 }
 
+/**
+ * Manifest bytes read and verified from the source while resolving a graph,
+ * by digest: the region writes reuse them instead of reading the source again
+ * (content addresses: the same digest is the same bytes). In-process only.
+ */
+export type ManifestBytes = ReadonlyMap<Digest, Uint8Array>;
+
 /** A manifest's bytes from a region's repository, verified against its digest; a final failure otherwise. */
 async function readVerifiedManifest(repository: RegionRepository, digest: Digest): Promise<Uint8Array> {
   const read = await repository.getManifest(digest, Context.current().cancellationSignal);
@@ -72,11 +79,18 @@ export function createManifestActivities({ storages, store }: { storages: Storag
   return {
     sourceTagState,
 
-    /** The manifest graph of the pushed digest, read and verified from the source region. */
-    async resolveSource(input: ResolveSourceInput): Promise<ResolvedSource> {
+    /**
+     * The manifest graph of the pushed digest, read and verified from the
+     * source region; `keep`, when given, receives each manifest's bytes.
+     */
+    async resolveSource(input: ResolveSourceInput, keep?: Map<Digest, Uint8Array>): Promise<ResolvedSource> {
       const source = new RegionRepository(storageOf(storages, input.sourceRegion), input.repository);
       try {
-        const graph = await resolveManifestGraph(input.digest, (digest) => readVerifiedManifest(source, digest));
+        const graph = await resolveManifestGraph(input.digest, async (digest) => {
+          const bytes = await readVerifiedManifest(source, digest);
+          keep?.set(digest, bytes);
+          return bytes;
+        });
         await store.append({
           type: 'SourceResolved',
           replicationId: input.replicationId,
@@ -93,9 +107,11 @@ export function createManifestActivities({ storages, store }: { storages: Storag
 
     /**
      * Links every blob into the repository, then writes each manifest (data,
-     * then revision link) children first, the root last. Idempotent.
+     * then revision link) children first, the root last. Idempotent. A
+     * manifest the target lacks is taken from `known` (the bytes resolving
+     * the graph read), else read from the source again.
      */
-    async writeManifests(input: WriteManifestsInput): Promise<void> {
+    async writeManifests(input: WriteManifestsInput, known?: ManifestBytes): Promise<void> {
       const signal = Context.current().cancellationSignal;
       const source = new RegionRepository(storageOf(storages, input.sourceRegion), input.repository);
       const target = new RegionRepository(storageOf(storages, input.targetRegion), input.repository);
@@ -104,7 +120,12 @@ export function createManifestActivities({ storages, store }: { storages: Storag
       // hundreds of children into a region 300 ms away costs seconds, not minutes).
       await forEachLimited(input.graph.blobs, WRITES_IN_FLIGHT, (blob) => target.linkBlob(blob.digest, signal), signal);
       for (const level of manifestLevels(input.graph)) {
-        await forEachLimited(level, WRITES_IN_FLIGHT, (manifest) => target.putManifest(manifest, () => readVerifiedManifest(source, manifest.digest), signal), signal);
+        await forEachLimited(
+          level,
+          WRITES_IN_FLIGHT,
+          (manifest) => target.putManifest(manifest, known?.get(manifest.digest) ?? (() => readVerifiedManifest(source, manifest.digest)), signal),
+          signal,
+        );
       }
       await store.append({
         type: 'ManifestsWritten',

@@ -32,7 +32,7 @@ import { forEachLimited } from '../support/concurrency';
 import type { createAnnounceActivities } from './announce';
 import type { BlobCopier } from './blobs';
 import type { createCachePurgeActivities } from './cache-purge';
-import type { createManifestActivities, ResolvedSource } from './manifests';
+import type { createManifestActivities, ManifestBytes, ResolvedSource } from './manifests';
 import { RegionHeartbeat } from './region-heartbeat';
 import type { createPullCheckActivities } from './pull-check';
 import { SingleFlight } from './single-flight';
@@ -44,6 +44,8 @@ const SOURCE_TAG_INTERVAL_MS = 1_000;
 
 interface SourceCheck {
   graph: ManifestGraph;
+  /** The graph's manifests as the source held them, verified: written into each region without reading the source again. */
+  manifestBytes: ManifestBytes;
   /** The source tag holds the pushed digest: the tag may move (checked again under the tag's lock). */
   tagConfirmed: boolean;
 }
@@ -99,9 +101,10 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
 
   /** The push's manifest graph, read and verified in the source, and whether its tag may move. */
   async function checkSource(request: ReplicationRequest, heartbeat: RegionHeartbeat, signal: AbortSignal): Promise<SourceCheck> {
-    const resolved = await manifests.resolveSource({ ...sourceOf(request), digest: request.digest! });
+    const manifestBytes = new Map<Digest, Uint8Array>();
+    const resolved = await manifests.resolveSource({ ...sourceOf(request), digest: request.digest! }, manifestBytes);
     const tagConfirmed = request.tag !== null && (await confirmSourceTag(request, resolved, heartbeat, signal));
-    return { graph: resolved.graph, tagConfirmed };
+    return { graph: resolved.graph, manifestBytes, tagConfirmed };
   }
 
   /**
@@ -161,7 +164,7 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
 
     await copyBlobs(request, targetRegion, resolved.graph, heartbeat, signal);
     heartbeat.phase('manifests');
-    await manifests.writeManifests({ ...ids, sourceRegion: request.sourceRegion, graph: resolved.graph });
+    await manifests.writeManifests({ ...ids, sourceRegion: request.sourceRegion, graph: resolved.graph }, resolved.manifestBytes);
 
     let movedTag: Tag | null = null;
     let referrers: { holds: Digest; widened: boolean; occurredAt: string } | undefined;
@@ -179,7 +182,12 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
     heartbeat.phase('verify');
     const pulled = await pullCheck.verifyPull({ targetRegion, repository: request.repository, tag: movedTag, graph: resolved.graph, tagDigest: referrers?.holds });
     // What a puller gets through the region's caches is what the registry serves (a fill in flight at the PURGE is caught here).
-    await caches.confirmCaches({ targetRegion, repository: request.repository, references: movedTag === null ? [] : [movedTag] });
+    await caches.confirmCaches({
+      targetRegion,
+      repository: request.repository,
+      references: movedTag === null ? [] : [movedTag],
+      ...(movedTag === null || pulled.tagAnswer === undefined ? {} : { registryAnswers: { [movedTag]: pulled.tagAnswer } }),
+    });
     // Announce the tag only while it still holds this digest (or the referrers merged with it); a newer push announces its own.
     const followUp = referrers?.widened ? { followUp: await recordWidenedReferrers(request, targetRegion, referrers) } : {};
     return { tag: pulled.tagHoldsDigest ? movedTag : null, superseded, ...followUp };

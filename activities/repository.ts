@@ -57,12 +57,16 @@ export class RegionRepository {
   }
 
   /**
-   * Puts a manifest: its data (unless present with its size), then its revision
-   * link, in Distribution's order. `bytes` is read only when the data is absent.
+   * Puts a manifest: its data, then its revision link, in Distribution's
+   * order. Bytes in hand are written whether or not the data is present (a
+   * manifest is small and its key is its content address: one PUT costs less
+   * than a HEAD and then a PUT for a new manifest, the common case); bytes
+   * still to be read are read and written only when the data is absent.
    */
-  async putManifest(manifest: { digest: Digest; size: number }, bytes: () => Promise<Uint8Array>, signal?: AbortSignal): Promise<void> {
+  async putManifest(manifest: { digest: Digest; size: number }, bytes: Uint8Array | (() => Promise<Uint8Array>), signal?: AbortSignal): Promise<void> {
     const dataKey = this.layout.blobData(manifest.digest);
-    if ((await this.storage.head(dataKey, signal))?.size !== manifest.size) await this.storage.put(dataKey, await bytes(), signal);
+    if (bytes instanceof Uint8Array) await this.storage.put(dataKey, bytes, signal);
+    else if ((await this.storage.head(dataKey, signal))?.size !== manifest.size) await this.storage.put(dataKey, await bytes(), signal);
     await this.storage.writeLink(this.layout.revisionLink(this.name, manifest.digest), manifest.digest, signal);
   }
 

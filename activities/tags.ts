@@ -285,7 +285,7 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
     }
     if (merge.holds === 'held') return { holds: held, widened: merge.widened };
     if (merge.config !== undefined) await target.putBlob({ digest: merge.config.digest, size: merge.config.bytes.byteLength }, merge.config.bytes, signal);
-    await target.putManifest({ digest: merge.digest, size: merge.bytes.byteLength }, async () => merge.bytes, signal);
+    await target.putManifest({ digest: merge.digest, size: merge.bytes.byteLength }, merge.bytes, signal);
     await target.tag(tag, merge.digest, signal);
     return { holds: merge.digest, widened: true };
   }
