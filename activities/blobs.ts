@@ -110,8 +110,8 @@ export function createBlobCopier({ storages, store, claims, metrics, ...paths }:
         continue;
       }
       try {
-        // The last holder may have finished between the look above and the claim.
-        if (await skipIfPresent(input, reporter)) return { outcome: 'skipped', method: null, bytesSent: 0 };
+        // An earlier holder may have finished between the look above and the claim; with none, nobody did.
+        if (!claim.first && (await skipIfPresent(input, reporter))) return { outcome: 'skipped', method: null, bytesSent: 0 };
         const release = await paths.limits.copySlot(input.targetRegion, reporter.signal);
         try {
           return await copyAndRecord(input, reporter);

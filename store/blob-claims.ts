@@ -14,6 +14,12 @@ export interface BlobClaim {
   readonly holder: string;
   /** False once a renewal found the claim taken over (this holder stalled past its lease): the copy goes on, but may be doubled. */
   readonly held: boolean;
+  /**
+   * True when nobody claimed the blob into the region before (in the last hour
+   * or more: released claims stay an hour): no copy by anyone can have
+   * finished since the caller last looked, so it need not look again.
+   */
+  readonly first: boolean;
   release(): Promise<void>;
 }
 
@@ -34,17 +40,19 @@ export class BlobClaims {
   /** Takes the claim on `digest` into `region`, or returns null while another holder's lease is live. */
   async take(region: string, digest: string): Promise<BlobClaim | null> {
     const holder = `${this.identity}/${randomUUID()}`;
-    const taken = await this.store.pool.query(
+    // xmax = 0: the row was inserted, not an earlier claim's row taken over.
+    const taken = await this.store.pool.query<{ first: boolean }>(
       `INSERT INTO blob_claims (region, digest, holder, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-       ON CONFLICT (region, digest) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at, taken_over = blob_claims.holder
+       ON CONFLICT (region, digest) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at, released_at = NULL,
+         taken_over = CASE WHEN blob_claims.released_at IS NULL THEN blob_claims.holder END
        WHERE blob_claims.expires_at < now()
-       RETURNING holder`,
+       RETURNING (xmax = 0) AS first`,
       [region, digest, holder, this.leaseSeconds],
     );
     if (taken.rowCount === 0) return null;
-    // Claims whose holders died and that nobody asked for again: cleared now and then.
+    // Claims released or whose holders died, and that nobody asked for again: cleared now and then.
     if (++this.taken % 200 === 0) await this.store.pool.query(`DELETE FROM blob_claims WHERE expires_at < now() - interval '1 hour'`);
-    return this.lease(region, digest, holder);
+    return this.lease(region, digest, holder, taken.rows[0]!.first);
   }
 
   /** Resolves once nobody holds a live claim on `digest` into `region` (released, or its lease ran out), or `signal` aborts. */
@@ -64,7 +72,7 @@ export class BlobClaims {
     return rows.rows;
   }
 
-  private lease(region: string, digest: string, holder: string): BlobClaim {
+  private lease(region: string, digest: string, holder: string, first: boolean): BlobClaim {
     const store = this.store;
     let held = true;
     // Renewed three times per lease, so one slow renewal does not lose it.
@@ -79,13 +87,21 @@ export class BlobClaims {
     renewal.unref();
     return {
       holder,
+      first,
       get held() {
         return held;
       },
       async release() {
         clearInterval(renewal);
-        // A claim that cannot be removed (Postgres unreachable) expires on its own.
-        await store.pool.query(`DELETE FROM blob_claims WHERE region = $1 AND digest = $2 AND holder = $3`, [region, digest, holder]).catch(() => undefined);
+        // Expired at once but kept: whoever claims it next knows a copy may have finished meanwhile.
+        // A claim that cannot be released (Postgres unreachable) expires on its own.
+        await store.pool
+          .query(`UPDATE blob_claims SET expires_at = now() - interval '1 millisecond', released_at = now() WHERE region = $1 AND digest = $2 AND holder = $3`, [
+            region,
+            digest,
+            holder,
+          ])
+          .catch(() => undefined);
       },
     };
   }

@@ -119,6 +119,8 @@ CREATE TABLE IF NOT EXISTS blob_claims (
   taken_over text,
   PRIMARY KEY (region, digest)
 );
+-- A released claim stays (expired) for an hour: the next claimant knows a copy may have finished.
+ALTER TABLE blob_claims ADD COLUMN IF NOT EXISTS released_at timestamptz;
 
 -- Not a projection: the plans of running reconciles and backfills
 -- (store/plans.ts), one row per tag, read a page at a time so that no

@@ -26,6 +26,7 @@ describe('a blob claim', () => {
     const blob = digest();
     const held = await first.take('westeurope', blob);
     expect(held?.holder).toMatch(/^host-a\/1\//);
+    expect(held?.first, 'nobody claimed this blob before').toBe(true);
     expect(await second.take('westeurope', blob), 'a second worker waits').toBeNull();
     expect(await second.take('southeastasia', blob), 'another region is another claim').not.toBeNull();
     // Renewed past its lease.
@@ -38,6 +39,10 @@ describe('a blob claim', () => {
     await waiting;
     const next = await second.take('westeurope', blob);
     expect(next?.holder).toMatch(/^host-b\/2\//);
+    // The released claim stayed: its copy may have finished, so this holder must look again before copying.
+    expect(next?.first, 'a copy may have finished since the caller looked').toBe(false);
+    const row = await store.pool.query(`SELECT taken_over FROM blob_claims WHERE region = 'westeurope' AND digest = $1`, [blob]);
+    expect(row.rows[0].taken_over, 'a released claim is not a taken-over one').toBeNull();
     await next!.release();
   }, 20_000);
 
@@ -52,6 +57,7 @@ describe('a blob claim', () => {
     expect(Date.now() - started, 'waited out the lease').toBeGreaterThan((LEASE_SECONDS * 1000) / 2);
     const taken = await survivor.take('westeurope', blob);
     expect(taken).not.toBeNull();
+    expect(taken!.first, 'the dead holder may have finished its copy').toBe(false);
     const row = await store.pool.query(`SELECT taken_over FROM blob_claims WHERE digest = $1`, [blob]);
     expect(row.rows[0].taken_over, 'whose lease it took').toBe('host-a/1/killed');
     // The original holder's renewals now find another holder.
