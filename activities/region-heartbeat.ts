@@ -20,6 +20,7 @@ const KEEP_ALIVE_MS = 5_000;
 export class RegionHeartbeat {
   readonly details: RegionProgress;
   private savedAt = 0;
+  private savedBytes = -1;
   private saving: Promise<void> | null = null;
   /** Whether a progress row was written, and so must be removed at the end. */
   private saved = false;
@@ -133,7 +134,12 @@ export class RegionHeartbeat {
       this.context.heartbeat(this.details);
     }
     if (this.details.phase !== 'blobs' || this.saving !== null || now - this.savedAt < PROGRESS_SAVE_INTERVAL_MS) return;
+    // The row is for bytes inside a blob still moving, which no event records yet; waiting
+    // (a claim, a copy slot) or blobs landing whole change nothing a reader cannot see already.
+    const partway = this.details.copying.some((blob) => blob.bytesDone > 0 && blob.bytesDone < blob.size);
+    if (!partway || this.details.bytesDone === this.savedBytes) return;
     this.savedAt = now;
+    this.savedBytes = this.details.bytesDone;
     this.saved = true;
     this.saving = saveRegionProgress(this.store.pool, this.request.replicationId, this.region, this.details.bytesDone)
       // Progress is a courtesy: a failed save must not fail the copy.
