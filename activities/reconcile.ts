@@ -3,13 +3,14 @@
 // names the drift, so a second scan of the same drift records nothing new).
 import { replicatesInto, type ResolvedConfig } from '../domain/config';
 import { Context } from '@temporalio/activity';
-import { findDrift, recoveryBaseline, regionTagKey, type Drift, type RecordedTag, type Repair, type StoredTag } from '../domain/drift';
+import { behindInStorage, disputedTags, findDrift, recoveryBaseline, regionTagKey, type Drift, type RecordedTag, type Repair, type StoredTag } from '../domain/drift';
 import { parseRepositoryName, type Digest, type RepositoryName, type Tag } from '../domain/reference';
 import type { EventStore } from '../store/event-store';
 import type { ReconcileScope } from '../workflows/reconcile';
 import { digestsHeldBefore, recordedTags } from '../store/projection-reads';
 import { recordObservation, type Recorded } from '../store/observations';
 import { dropPlan, planPage, savePlan } from '../store/plans';
+import { forEachLimited } from '../support/concurrency';
 import type { WorkerMetrics } from './metrics';
 import type { RegionStorage, Storages } from './storage';
 
@@ -30,6 +31,27 @@ async function listTags(storage: RegionStorage, prefix: string): Promise<StoredT
 async function storedTagsIn(storage: RegionStorage, repositories?: readonly RepositoryName[]): Promise<StoredTag[]> {
   if (!repositories) return listTags(storage, storage.layout.repositoriesPrefix());
   return (await Promise.all(repositories.map((repository) => listTags(storage, storage.layout.tagsPrefix(repository))))).flat();
+}
+
+/**
+ * The tag index (every digest the tag pointed at there) of each tag regions
+ * disagree on, by regionTagKey: what behindInStorage reads. One listing per
+ * disputed tag and region, none for the tags every region agrees on.
+ */
+async function disputedIndexes(storages: Storages, stored: readonly StoredTag[]): Promise<Map<string, Set<Digest>>> {
+  const indexes = new Map<string, Set<Digest>>();
+  await forEachLimited(disputedTags(stored), 8, async (entry) => {
+    const storage = storages.get(entry.region)!;
+    const digests = new Set<Digest>();
+    for await (const objects of storage.objectsUnder(storage.layout.tagIndexPrefix(entry.repository, entry.tag))) {
+      for (const object of objects) {
+        const digest = storage.layout.parseTagIndexLink(object.key);
+        if (digest !== null) digests.add(digest);
+      }
+    }
+    indexes.set(regionTagKey(entry.region, entry.repository, entry.tag), digests);
+  });
+  return indexes;
 }
 
 /** Every tag every region's storage holds, in the repositories given (validated here) or in all of them. */
@@ -70,7 +92,9 @@ export function createReconcileActivities({ config, storages, store, metrics }: 
       return digest !== undefined && digest !== entry.digest;
     });
     const heldBefore = await digestsHeldBefore(store, differing);
-    const drifts = findDrift(stored, records, new Date(Date.now() - config.reconcile.settleSeconds * 1000).toISOString(), config.reconcile.haltShare, heldBefore);
+    // Without a record to tell (a lost database), storage itself: a region whose tag another region moved on from.
+    const behind = behindInStorage(disputedTags(stored), await disputedIndexes(storages, stored));
+    const drifts = findDrift(stored, records, new Date(Date.now() - config.reconcile.settleSeconds * 1000).toISOString(), config.reconcile.haltShare, heldBefore, behind);
     const halted = new Set(drifts.flatMap((drift) => (drift.kind === 'halted' ? [drift.region] : [])));
     for (const region of storages.keys()) metrics.reconcileHalted.set({ region }, halted.has(region) ? 1 : 0);
     for (const drift of drifts) {

@@ -55,6 +55,43 @@ const tagKey = (repository: string, tag: string) => key('', repository, tag);
 export const heldBeforeKey = (region: string, repository: string, tag: string, digest: string) => `${key(region, repository, tag)}\u0000${digest}`;
 
 /**
+ * The tags that regions' storage disagrees on (another region holds another
+ * digest): the only ones whose tag index (every digest the tag ever pointed
+ * at there) behindInStorage needs. Keys from regionTagKey.
+ */
+export function disputedTags(stored: readonly StoredTag[]): StoredTag[] {
+  const digests = new Map<string, Set<Digest>>();
+  for (const entry of stored) {
+    const seen = digests.get(tagKey(entry.repository, entry.tag)) ?? new Set();
+    seen.add(entry.digest);
+    digests.set(tagKey(entry.repository, entry.tag), seen);
+  }
+  return stored.filter((entry) => digests.get(tagKey(entry.repository, entry.tag))!.size > 1);
+}
+
+/**
+ * Which regions' tags storage itself shows to be behind another region's,
+ * with no record needed (a lost database, a bucket restored from an older
+ * copy): region R's tag holds d, another region S's holds e, S's tag once
+ * pointed at d (d is in S's tag index) and R's never pointed at e. S moved
+ * on from d; R never saw e. Keys from regionTagKey; `indexes` by the same
+ * keys, for the disputed tags.
+ */
+export function behindInStorage(disputed: readonly StoredTag[], indexes: ReadonlyMap<string, ReadonlySet<Digest>>): Set<string> {
+  const byTag = new Map<string, StoredTag[]>();
+  for (const entry of disputed) byTag.set(tagKey(entry.repository, entry.tag), [...(byTag.get(tagKey(entry.repository, entry.tag)) ?? []), entry]);
+  const behind = new Set<string>();
+  const indexOf = (entry: StoredTag) => indexes.get(key(entry.region, entry.repository, entry.tag)) ?? new Set<Digest>();
+  for (const entries of byTag.values()) {
+    for (const r of entries) {
+      const movedOn = entries.some((s) => s.digest !== r.digest && indexOf(s).has(r.digest) && !indexOf(r).has(s.digest));
+      if (movedOn) behind.add(key(r.region, r.repository, r.tag));
+    }
+  }
+  return behind;
+}
+
+/**
  * Finds unobserved changes, linear in the tags. Anything younger than
  * `settledBefore` is left alone: it may be a replication or a notification
  * still in flight. When several regions changed one tag unobserved, the
@@ -66,8 +103,20 @@ export const heldBeforeKey = (region: string, repository: string, tag: string, d
  * (`heldBefore`, keys from heldBeforeKey) was restored from an older copy, not
  * pushed to: it is refilled with the recorded digest from a region holding
  * it, ordered just after the stale write, and the old digest spreads nowhere.
+ * So is a region whose tag storage shows `behind` another region's
+ * (behindInStorage) where the record does not hold what it holds: with no
+ * record to say so (a lost database), its later write time (a restore) never
+ * makes its older digest the winner; it is refilled with the newest write of
+ * the regions not behind.
  */
-export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledBefore: string, haltShare = 0.25, heldBefore: ReadonlySet<string> = new Set()): Drift[] {
+export function findDrift(
+  stored: StoredTag[],
+  recorded: RecordedTag[],
+  settledBefore: string,
+  haltShare = 0.25,
+  heldBefore: ReadonlySet<string> = new Set(),
+  behind: ReadonlySet<string> = new Set(),
+): Drift[] {
   const settled = Date.parse(settledBefore);
   const storedByKey = new Map(stored.map((entry) => [key(entry.region, entry.repository, entry.tag), entry]));
   const recordedByKey = new Map(recorded.map((entry) => [key(entry.region, entry.repository, entry.tag), entry]));
@@ -90,9 +139,15 @@ export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledB
   /** By tag and digest: the region that wrote it last. */
   const holdersOfDigest = new Map<string, StoredTag>();
   const regressed: Array<{ entry: StoredTag; digest: Digest }> = [];
+  const lagging: StoredTag[] = [];
   for (const entry of stored) {
     if (haltedRegions.has(entry.region)) continue;
     const record = recordedByKey.get(key(entry.region, entry.repository, entry.tag));
+    if (record?.digest !== entry.digest && behind.has(key(entry.region, entry.repository, entry.tag)) && !heldBefore.has(heldBeforeKey(entry.region, entry.repository, entry.tag, entry.digest))) {
+      // Storage shows another region moved on from this digest: neither a push nor a holder. Refilled below.
+      if (Date.parse(entry.modifiedAt) <= settled) lagging.push(entry);
+      continue;
+    }
     if (record !== undefined && record.digest !== entry.digest && heldBefore.has(heldBeforeKey(entry.region, entry.repository, entry.tag, entry.digest))) {
       // Back to what it held before: neither a push nor a holder. Refilled below (not a tag recorded as deleted: reconcile never deletes).
       if (record.digest !== null && Date.parse(entry.modifiedAt) <= settled) regressed.push({ entry, digest: record.digest });
@@ -130,6 +185,20 @@ export function findDrift(stored: StoredTag[], recorded: RecordedTag[], settledB
     const afterStale = new Date(Date.parse(entry.modifiedAt) + 1).toISOString();
     const occurredAt = later(later(holder.modifiedAt, afterStale), recordedByKey.get(key(holder.region, holder.repository, holder.tag))?.occurredAt);
     refills.push({ kind: 'refill', region: holder.region, target: entry.region, repository: entry.repository, tag: entry.tag, digest, occurredAt });
+  }
+  for (const entry of lagging) {
+    // Ordered after the stale write it undoes, which the lagging region's storage dates at the restore.
+    const afterStale = new Date(Date.parse(entry.modifiedAt) + 1).toISOString();
+    const push = latest.get(tagKey(entry.repository, entry.tag));
+    if (push !== undefined) {
+      // A push of the tag found above reaches this region too, once ordered after what it replaces there.
+      latest.set(tagKey(entry.repository, entry.tag), { ...push, occurredAt: later(push.occurredAt, afterStale) });
+      continue;
+    }
+    const holder = holders.get(tagKey(entry.repository, entry.tag));
+    if (holder === undefined || holder.digest === entry.digest) continue;
+    const occurredAt = later(later(holder.modifiedAt, afterStale), recordedByKey.get(key(holder.region, holder.repository, holder.tag))?.occurredAt);
+    refills.push({ kind: 'refill', region: holder.region, target: entry.region, repository: entry.repository, tag: entry.tag, digest: holder.digest, occurredAt });
   }
   return [...halted, ...latest.values(), ...refills];
 }

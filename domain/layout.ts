@@ -15,7 +15,7 @@
 // no trailing newline (a newline makes the registry answer 500, not 404).
 //
 // No Node built-ins: workflow code may import these helpers' types.
-import { digestHex, InvalidReferenceError, parseRepositoryName, parseTag, type Digest, type RepositoryName, type Tag } from './reference';
+import { digestHex, InvalidReferenceError, parseDigest, parseRepositoryName, parseTag, type Digest, type RepositoryName, type Tag } from './reference';
 
 const LAYOUT_ROOT = 'docker/registry/v2';
 
@@ -81,6 +81,12 @@ export class StorageLayout {
       if (error instanceof InvalidReferenceError) return null;
       throw error;
     }
+  }
+
+  /** The digest a tag index link (`tags/<tag>/index/sha256/<hex>/link`) names; null for any other key. */
+  parseTagIndexLink(key: string): Digest | null {
+    const match = /\/_manifests\/tags\/[^/]+\/index\/sha256\/([0-9a-f]{64})\/link$/.exec(key);
+    return match ? parseDigest(`sha256:${match[1]}`) : null;
   }
 
   private repository(repository: RepositoryName): string {

@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_REGIONS } from '../../domain/config';
-import { parseRepositoryName } from '../../domain/reference';
+import { parseDigest, parseRepositoryName, parseTag } from '../../domain/reference';
+import { RegionStorage } from '../../activities/storage';
 import type { EventStore } from '../../store/event-store';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
 import { bearer, connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
@@ -197,5 +198,36 @@ describe("losing Ferry's database", () => {
     const again = await store.pool.query<{ id: string }>(`SELECT id FROM replications WHERE repository = $1 AND tag = 'again'`, [repository]);
     expect(Number(again.rows[0]!.id)).toBeGreaterThan(highestBefore);
     expect(await store.diffRebuiltProjections(), 'projections fold from the log').toEqual([]);
+  }, 300_000);
+
+  it('and a bucket restored from an older copy with it: storage shows the region behind, and its old tag spreads nowhere', async () => {
+    await store?.close();
+    const repository = parseRepositoryName(uniqueRepository('lost-and-restored'));
+    const [old, newer] = await Promise.all(['old', 'newer'].map((name) => buildImage({ layers: [seededLayer(`restored-bucket-${name}-${Date.now()}`, 100_000)], tag: name })));
+    for (const image of [old!, newer!]) {
+      await push(image, 'eastus', repository, 'v1');
+      await waitUntil(`v1 at ${image.tag} everywhere`, async () => JSON.stringify(await tagEverywhere(repository, 'v1')) === JSON.stringify(everywhere(image.manifestDigest)), 90_000);
+    }
+    // Both at once: Ferry's database is lost, and southeastasia's bucket goes back to a copy taken before
+    // `newer` (its tag at `old`, no index link of `newer`), written later than anything else.
+    await loseTheDatabase();
+    const southeastasia = RegionStorage.connect(regions.southeastasia!);
+    const v1 = parseTag('v1');
+    await southeastasia.writeLink(southeastasia.layout.tagCurrentLink(repository, v1), parseDigest(old!.manifestDigest));
+    await southeastasia.deleteKeys([southeastasia.layout.tagIndexLink(repository, v1, parseDigest(newer!.manifestDigest))]);
+    await new Promise((resolve) => setTimeout(resolve, (config.reconcile.settleSeconds + 1) * 1000));
+
+    const recovered = await run(process.execPath, ['--import', 'tsx', 'cli/ferry.ts', 'recover', '--repository', repository], { cwd: repoRoot, env: localStackEnv(), timeout: 300_000 });
+    console.log(recovered.stdout);
+    expect(recovered.stdout).toMatch(/recover: recovered/);
+    expect(recovered.stdout, 'the restored digest is no push').not.toContain(`v1 → ${old!.manifestDigest}`);
+    expect(recovered.stdout, 'the newest write of the others is').toContain(`${repository}:v1 → ${newer!.manifestDigest}`);
+    await waitUntil('southeastasia serving the newer v1 again', async () => JSON.stringify(await tagEverywhere(repository, 'v1')) === JSON.stringify(everywhere(newer!.manifestDigest)), 120_000);
+    store = connectStore(config);
+    const movedBack = await store.pool.query(`SELECT region FROM events WHERE type = 'TagReplicated' AND data->>'repository' = $1 AND data->>'digest' = $2`, [repository, old!.manifestDigest]);
+    expect(movedBack.rows, 'no region was given the old digest again').toEqual([]);
+    for (const region of ['eastus', 'westeurope', 'southeastasia']) {
+      expect(await skopeoPull(dockerReference(regions[region]!.registryUrl, repository, 'v1')), region).toBe(newer!.manifestDigest);
+    }
   }, 300_000);
 });

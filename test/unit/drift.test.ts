@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findDrift, heldBeforeKey, recoveryBaseline, type RecordedTag, type StoredTag } from '../../domain/drift';
+import { behindInStorage, disputedTags, findDrift, heldBeforeKey, recoveryBaseline, regionTagKey, type RecordedTag, type StoredTag } from '../../domain/drift';
 import { parseDigest, parseRepositoryName, parseTag } from '../../domain/reference';
 import { laterThan } from '../../domain/tag-order';
 
@@ -137,5 +137,45 @@ describe('a region restored from an older copy', () => {
     expect(findDrift([stored('eastus', b), stored('southeastasia', a, '2026-01-01T12:00:01Z')], [recorded('eastus', b), recorded('southeastasia', b)], settled, 0.25, heldBefore)).toEqual([]);
     expect(findDrift([restored], [recorded('southeastasia', b)], settled, 0.25, heldBefore)).toEqual([]);
     expect(findDrift([stored('eastus', b), restored], [recorded('eastus', b), recorded('southeastasia', null)], settled, 0.25, heldBefore)).toEqual([]);
+  });
+});
+
+describe('a region storage shows behind, with no record to say so (the database lost too)', () => {
+  const c = parseDigest(`sha256:${'c'.repeat(64)}`);
+  // eastus and westeurope moved v1 from a to b; southeastasia, restored from a copy taken before that, holds a, written last.
+  const tags = [stored('eastus', b, '2026-01-01T10:00:00Z'), stored('westeurope', b, '2026-01-01T10:05:00Z'), stored('southeastasia', a, '2026-01-01T11:50:00Z')];
+  const index = (region: string, ...digests: Array<typeof a>) => [regionTagKey(region, repository, tag), new Set(digests)] as const;
+  const indexes = new Map([index('eastus', a, b), index('westeurope', a, b), index('southeastasia', a)]);
+
+  it('is the region whose digest another region moved on from, and which never held that one’s', () => {
+    expect(disputedTags(tags)).toEqual(tags);
+    expect(disputedTags([stored('eastus'), stored('westeurope')]), 'every region agrees: nothing to list').toEqual([]);
+    expect(behindInStorage(tags, indexes)).toEqual(new Set([regionTagKey('southeastasia', repository, tag)]));
+    // A push in southeastasia after b (c, which the others never held): the others are behind it, not it behind them.
+    const pushed = [tags[0]!, tags[1]!, stored('southeastasia', c, '2026-01-01T11:50:00Z')];
+    expect(behindInStorage(pushed, new Map([index('eastus', a, b), index('westeurope', a, b), index('southeastasia', a, b, c)]))).toEqual(
+      new Set([regionTagKey('eastus', repository, tag), regionTagKey('westeurope', repository, tag)]),
+    );
+    // Both indexes hold both digests (the tag went back and forth): storage cannot tell, the write time decides.
+    expect(behindInStorage([tags[0]!, tags[2]!], new Map([index('eastus', a, b), index('southeastasia', a, b)]))).toEqual(new Set());
+  });
+
+  it('never wins by its later write time: the newest of the others spreads to it, ordered after its stale write', () => {
+    const behind = behindInStorage(tags, indexes);
+    expect(findDrift(tags, [], settled, 0.25, new Set(), behind)).toEqual([
+      { kind: 'push', region: 'westeurope', repository, tag, digest: b, occurredAt: '2026-01-01T11:50:00.001Z' },
+    ]);
+    // Without the storage evidence, the restore reads as the latest push: a spreads everywhere.
+    expect(findDrift(tags, [], settled)).toEqual([{ kind: 'push', region: 'southeastasia', repository, tag, digest: a, occurredAt: '2026-01-01T11:50:00Z' }]);
+  });
+
+  it('is refilled from the newest holder when the others are recorded, and left alone where the record agrees with it', () => {
+    const behind = behindInStorage(tags, indexes);
+    const others = [recorded('eastus', b), recorded('westeurope', b)];
+    expect(findDrift(tags, others, settled, 0.25, new Set(), behind)).toEqual([
+      { kind: 'refill', region: 'westeurope', target: 'southeastasia', repository, tag, digest: b, occurredAt: '2026-01-01T11:50:00.001Z' },
+    ]);
+    // Recorded as holding a (a replication of b still on its way there): not drift at all.
+    expect(findDrift(tags, [...others, recorded('southeastasia', a)], settled, 0.25, new Set(), behind)).toEqual([]);
   });
 });

@@ -126,6 +126,17 @@ describe('tag prefixes', () => {
     expect(layout.tagCurrentLink(repository, v10).startsWith(v1)).toBe(false);
     expect(layout.tagIndexLink(repository, v10, digest).startsWith(v1)).toBe(false);
   });
+
+  it('reads the digest back from a tag index link, and from no other key', () => {
+    expect(layout.parseTagIndexLink(layout.tagIndexLink(repository, parseTag('v1'), digest))).toBe(digest);
+    expect(new StorageLayout('/registry/').parseTagIndexLink(new StorageLayout('/registry/').tagIndexLink(repository, parseTag('1.4'), digest))).toBe(digest);
+    expect(layout.parseTagIndexLink(layout.tagCurrentLink(repository, parseTag('v1')))).toBeNull();
+    expect(layout.parseTagIndexLink(layout.revisionLink(repository, digest))).toBeNull();
+    // Every tag index link a real 2.8 registry wrote.
+    const indexLinks = keyListings.flatMap((listing) => listedKeys(listing)).filter(({ key }) => key.includes('/index/sha256/'));
+    expect(indexLinks.length).toBeGreaterThan(0);
+    for (const { key } of indexLinks) expect(layout.parseTagIndexLink(key)).toBe(digestOf(/index\/sha256\/([0-9a-f]{64})\/link$/.exec(key)![1]!));
+  });
 });
 
 describe('parseLinkFile', () => {
