@@ -72,6 +72,8 @@ describe('a region 300 ms away on a 1 MB/s link', () => {
       await skopeoCopy(index.reference, `docker://${new URL(region.eastus!.registryUrl).host}/${repository}:v1`);
       const [outcome] = await outcomes.waitFor(1, 540_000);
       expect(outcome!.body.succeeded.sort()).toEqual(['southeastasia', 'westeurope']);
+      // Each region announced before the outcome, but this collector is a consumer of its own: it may deliver later.
+      await announced.waitFor(2, 30_000);
     } finally {
       await Promise.all([announced.stop(), outcomes.stop()]);
     }
