@@ -38,9 +38,9 @@ async function storedTagsIn(storage: RegionStorage, repositories?: readonly Repo
  * disagree on, by regionTagKey: what behindInStorage reads. One listing per
  * disputed tag and region, none for the tags every region agrees on.
  */
-async function disputedIndexes(storages: Storages, stored: readonly StoredTag[]): Promise<Map<string, Set<Digest>>> {
+async function disputedIndexes(storages: Storages, disputed: readonly StoredTag[]): Promise<Map<string, Set<Digest>>> {
   const indexes = new Map<string, Set<Digest>>();
-  await forEachLimited(disputedTags(stored), 8, async (entry) => {
+  await forEachLimited(disputed, 8, async (entry) => {
     const storage = storages.get(entry.region)!;
     const digests = new Set<Digest>();
     for await (const objects of storage.objectsUnder(storage.layout.tagIndexPrefix(entry.repository, entry.tag))) {
@@ -93,7 +93,8 @@ export function createReconcileActivities({ config, storages, store, metrics }: 
     });
     const heldBefore = await digestsHeldBefore(store, differing);
     // Without a record to tell (a lost database), storage itself: a region whose tag another region moved on from.
-    const behind = behindInStorage(disputedTags(stored), await disputedIndexes(storages, stored));
+    const disputed = disputedTags(stored);
+    const behind = behindInStorage(disputed, await disputedIndexes(storages, disputed));
     const drifts = findDrift(stored, records, new Date(Date.now() - config.reconcile.settleSeconds * 1000).toISOString(), config.reconcile.haltShare, heldBefore, behind);
     const halted = new Set(drifts.flatMap((drift) => (drift.kind === 'halted' ? [drift.region] : [])));
     for (const region of storages.keys()) metrics.reconcileHalted.set({ region }, halted.has(region) ? 1 : 0);

@@ -79,7 +79,11 @@ export function disputedTags(stored: readonly StoredTag[]): StoredTag[] {
  */
 export function behindInStorage(disputed: readonly StoredTag[], indexes: ReadonlyMap<string, ReadonlySet<Digest>>): Set<string> {
   const byTag = new Map<string, StoredTag[]>();
-  for (const entry of disputed) byTag.set(tagKey(entry.repository, entry.tag), [...(byTag.get(tagKey(entry.repository, entry.tag)) ?? []), entry]);
+  for (const entry of disputed) {
+    const entries = byTag.get(tagKey(entry.repository, entry.tag)) ?? [];
+    entries.push(entry);
+    byTag.set(tagKey(entry.repository, entry.tag), entries);
+  }
   const behind = new Set<string>();
   const indexOf = (entry: StoredTag) => indexes.get(key(entry.region, entry.repository, entry.tag)) ?? new Set<Digest>();
   for (const entries of byTag.values()) {
@@ -177,28 +181,31 @@ export function findDrift(
       refills.push({ kind: 'refill', region: holder.region, target: region, repository: record.repository, tag: record.tag, digest: holder.digest, occurredAt });
     }
   }
+  /** Ordered after the stale write it undoes, which the target's storage dates at the restore. */
+  const afterStale = (entry: StoredTag) => new Date(Date.parse(entry.modifiedAt) + 1).toISOString();
+  const refillAfterStale = (holder: StoredTag, entry: StoredTag): Drift => ({
+    kind: 'refill',
+    region: holder.region,
+    target: entry.region,
+    repository: entry.repository,
+    tag: entry.tag,
+    digest: holder.digest,
+    occurredAt: later(later(holder.modifiedAt, afterStale(entry)), recordedByKey.get(key(holder.region, holder.repository, holder.tag))?.occurredAt),
+  });
   for (const { entry, digest } of regressed) {
     if (latest.has(tagKey(entry.repository, entry.tag))) continue;
     const holder = holdersOfDigest.get(`${tagKey(entry.repository, entry.tag)}\u0000${digest}`);
-    if (holder === undefined) continue;
-    // Ordered after the stale write it undoes, which the target's storage dates at the restore.
-    const afterStale = new Date(Date.parse(entry.modifiedAt) + 1).toISOString();
-    const occurredAt = later(later(holder.modifiedAt, afterStale), recordedByKey.get(key(holder.region, holder.repository, holder.tag))?.occurredAt);
-    refills.push({ kind: 'refill', region: holder.region, target: entry.region, repository: entry.repository, tag: entry.tag, digest, occurredAt });
+    if (holder !== undefined) refills.push(refillAfterStale(holder, entry));
   }
   for (const entry of lagging) {
-    // Ordered after the stale write it undoes, which the lagging region's storage dates at the restore.
-    const afterStale = new Date(Date.parse(entry.modifiedAt) + 1).toISOString();
     const push = latest.get(tagKey(entry.repository, entry.tag));
     if (push !== undefined) {
       // A push of the tag found above reaches this region too, once ordered after what it replaces there.
-      latest.set(tagKey(entry.repository, entry.tag), { ...push, occurredAt: later(push.occurredAt, afterStale) });
+      latest.set(tagKey(entry.repository, entry.tag), { ...push, occurredAt: later(push.occurredAt, afterStale(entry)) });
       continue;
     }
     const holder = holders.get(tagKey(entry.repository, entry.tag));
-    if (holder === undefined || holder.digest === entry.digest) continue;
-    const occurredAt = later(later(holder.modifiedAt, afterStale), recordedByKey.get(key(holder.region, holder.repository, holder.tag))?.occurredAt);
-    refills.push({ kind: 'refill', region: holder.region, target: entry.region, repository: entry.repository, tag: entry.tag, digest: holder.digest, occurredAt });
+    if (holder !== undefined && holder.digest !== entry.digest) refills.push(refillAfterStale(holder, entry));
   }
   return [...halted, ...latest.values(), ...refills];
 }
