@@ -3,18 +3,31 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Digest } from '../domain/reference';
+import type { Digest, RepositoryName } from '../domain/reference';
 import { FailureType } from '../domain/workflow-contract';
 import { hashStream } from './hashing';
 import type { SourceVerifications } from './source-verifications';
-import type { RegionStorage } from './storage';
+import type { ObjectHead } from './storage';
 
 export interface CopyBlobInput {
   replicationId: number;
   sourceRegion: string;
   targetRegion: string;
+  /** The repository the blob belongs to: where a registry-API region holds it (absent in inputs of the earlier workflow shape). */
+  repository?: RepositoryName;
   digest: Digest;
   size: number;
+}
+
+/**
+ * A region's blobs as a copy reads them: a storage region's data keys
+ * (regions.ts storageBlobs), or a registry's blob endpoint. The ETag names the
+ * object read, so a server-side copy can be conditioned on the bytes verified.
+ */
+export interface BlobSource {
+  region: string;
+  head(digest: Digest, signal: AbortSignal): Promise<ObjectHead | null>;
+  open(digest: Digest, signal: AbortSignal): Promise<(ObjectHead & { stream: Readable }) | null>;
 }
 
 /** Where one blob copy reports to, and what it resumes from. */
@@ -48,16 +61,16 @@ function wrongSize(input: CopyBlobInput, size: number): ApplicationFailure {
 }
 
 /** The source blob's size and ETag, checked against the manifest's size. */
-export async function headSource(source: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<string> {
-  const head = await source.head(source.layout.blobData(input.digest), signal);
+export async function headSource(source: BlobSource, input: CopyBlobInput, signal: AbortSignal): Promise<string> {
+  const head = await source.head(input.digest, signal);
   if (head === null) throw missing(input);
   if (head.size !== input.size) throw wrongSize(input, head.size);
   return head.etag;
 }
 
 /** Opens the source blob for reading, checked against the manifest's size. */
-export async function openSource(source: RegionStorage, input: CopyBlobInput, signal: AbortSignal): Promise<{ stream: Readable; etag: string }> {
-  const object = await source.getStream(source.layout.blobData(input.digest), signal);
+export async function openSource(source: BlobSource, input: CopyBlobInput, signal: AbortSignal): Promise<{ stream: Readable; etag: string }> {
+  const object = await source.open(input.digest, signal);
   if (object === null) throw missing(input);
   if (object.size !== input.size) {
     object.stream.destroy();
@@ -71,8 +84,8 @@ export async function openSource(source: RegionStorage, input: CopyBlobInput, si
  * regions' copies in this worker as a verification; returns the ETag of the
  * object whose bytes hashed to the digest.
  */
-export async function verifySource(source: RegionStorage, input: CopyBlobInput, verifications: SourceVerifications, onBytes: (bytes: number) => void, signal: AbortSignal): Promise<string> {
-  const verification = verifications.begin(source.region.name, input.digest);
+export async function verifySource(source: BlobSource, input: CopyBlobInput, verifications: SourceVerifications, onBytes: (bytes: number) => void, signal: AbortSignal): Promise<string> {
+  const verification = verifications.begin(source.region, input.digest);
   try {
     const { stream, etag } = await openSource(source, input, signal);
     let reported = 0;
@@ -91,12 +104,12 @@ export async function verifySource(source: RegionStorage, input: CopyBlobInput, 
 }
 
 /** The ETag a verification in this worker proved (waiting for one in flight), else this copy's own read's. */
-export async function verifiedEtag(source: RegionStorage, input: CopyBlobInput, verifications: SourceVerifications, onBytes: (bytes: number) => void, signal: AbortSignal): Promise<string> {
+export async function verifiedEtag(source: BlobSource, input: CopyBlobInput, verifications: SourceVerifications, onBytes: (bytes: number) => void, signal: AbortSignal): Promise<string> {
   // Waiting for another copy's read, keep reporting (nothing of ours was read yet).
   const keepAlive = setInterval(() => onBytes(0), 5_000);
   let shared: string | null;
   try {
-    shared = await verifications.lookup(source.region.name, input.digest);
+    shared = await verifications.lookup(source.region, input.digest);
   } finally {
     clearInterval(keepAlive);
   }

@@ -1,7 +1,9 @@
 // Copying one blob into one target region: the only place blob bytes move.
 //
 // Present in the target with the right size: skip (keys are content addresses,
-// and nothing unverified is ever written under one). A copy of the same blob
+// and nothing unverified is ever written under one). A registry-API region
+// holds blobs per repository: there, present means in the pushed repository,
+// and a blob the region holds in another repository is mounted from it. A copy of the same blob
 // into the same region already running in this worker, or under another
 // worker's claim (store/blob-claims.ts), is waited for, not repeated (pushes
 // sharing a base layer arrive together). Otherwise the copy
@@ -13,20 +15,24 @@
 // heartbeat; the copyBlob activity (kept for workflows started before one
 // activity per region) heartbeats each report as it is.
 import { Context } from '@temporalio/activity';
-import { copyMethod, type CopyMethod } from '../domain/config';
+import { copyMethod, type CopiedBy } from '../domain/config';
+import type { RepositoryName } from '../domain/reference';
 import type { BlobClaims } from '../store/blob-claims';
+import type { BlobHomes, UploadCheckpoint, UploadCheckpoints } from '../store/registry-blobs';
 import type { EventStore } from '../store/event-store';
-import { serverSideCopy, streamedCopy, type CopyPathDeps } from './blob-copy-paths';
+import { registryCopy, serverSideCopy, streamedCopy, type CopyPathDeps } from './blob-copy-paths';
 import type { CopyBlobInput, CopyReporter } from './blob-source';
 import type { WorkerMetrics } from './metrics';
+import { regionConfigOf } from './region-configs';
+import type { Regions } from './regions';
 import { SingleFlight } from './single-flight';
-import { storageOf, type Storages } from './storage';
 
 export type { CopyBlobInput, CopyReporter } from './blob-source';
 
 export interface CopyBlobResult {
   outcome: 'copied' | 'skipped';
-  method: CopyMethod | null;
+  /** 'mounted': a registry-API region took it from another of its repositories, no bytes sent. */
+  method: CopiedBy | null;
   /** Bytes the final attempt uploaded (0 for skips and server-side copies; less than the size after a resume). */
   bytesSent: number;
 }
@@ -39,15 +45,23 @@ export interface CopyProgress {
 }
 
 interface CopyDeps extends CopyPathDeps {
-  storages: Storages;
+  regions: Regions;
   store: EventStore;
   claims: BlobClaims;
+  homes: BlobHomes;
+  uploads: UploadCheckpoints;
   metrics: WorkerMetrics;
 }
 
 export type BlobCopier = (input: CopyBlobInput, reporter: CopyReporter) => Promise<CopyBlobResult>;
 
-export function createBlobCopier({ storages, store, claims, metrics, ...paths }: CopyDeps): BlobCopier {
+/** The repository a copy into or out of a registry-API region works in (blobs belong to repositories there). */
+function repositoryOf(input: CopyBlobInput): RepositoryName {
+  if (input.repository === undefined) throw new Error(`a copy of ${input.digest} into or out of a registry-API region names no repository`);
+  return input.repository;
+}
+
+export function createBlobCopier({ regions, store, claims, homes, uploads, metrics, ...paths }: CopyDeps): BlobCopier {
   /**
    * Copies running in this worker, by target region and digest. Pushes sharing
    * a base layer arrive together; the first copies it, the others wait for that
@@ -59,8 +73,9 @@ export function createBlobCopier({ storages, store, claims, metrics, ...paths }:
 
   /** Skips a blob the target holds with the right size (recorded); false when it must be copied. */
   async function skipIfPresent(input: CopyBlobInput, reporter: CopyReporter): Promise<boolean> {
-    const target = storageOf(storages, input.targetRegion);
-    const present = await target.head(target.layout.blobData(input.digest), reporter.signal);
+    const present = regions.isRegistryApi(input.targetRegion)
+      ? await regions.registryRepository(input.targetRegion, repositoryOf(input)).blobHead(input.digest, reporter.signal)
+      : await regions.storage(input.targetRegion).head(regions.storage(input.targetRegion).layout.blobData(input.digest), reporter.signal);
     if (present === null || present.size !== input.size) return false;
     const skipped = await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
     if (skipped.recorded) {
@@ -72,12 +87,8 @@ export function createBlobCopier({ storages, store, claims, metrics, ...paths }:
 
   /** Copies and verifies the blob by the path its regions take, and records the copy. */
   async function copyAndRecord(input: CopyBlobInput, reporter: CopyReporter): Promise<CopyBlobResult> {
-    const source = storageOf(storages, input.sourceRegion);
-    const target = storageOf(storages, input.targetRegion);
     const started = performance.now();
-    const method = copyMethod(source.region, target.region);
-    const bytesSent =
-      method === 'server-side' ? await serverSideCopy(source, target, input, paths, reporter).then(() => 0) : await streamedCopy(source, target, input, paths, reporter);
+    const { method, bytesSent } = await copyBytes(input, reporter);
     const seconds = (performance.now() - started) / 1000;
     const copied = await store.append({
       type: 'BlobCopied',
@@ -91,6 +102,31 @@ export function createBlobCopier({ storages, store, claims, metrics, ...paths }:
     }
     Context.current().log.info('blob copied', { method, bytes: input.size, seconds, digest: input.digest, region: input.targetRegion });
     return { outcome: 'copied', method, bytesSent };
+  }
+
+  /** Moves the bytes by the path the pair of regions takes (blob-copy-paths.ts). */
+  async function copyBytes(input: CopyBlobInput, reporter: CopyReporter): Promise<{ method: CopiedBy; bytesSent: number }> {
+    const [sourceRegion, targetRegion] = [input.sourceRegion, input.targetRegion];
+    const sourceApi = regions.isRegistryApi(sourceRegion);
+    const source = regions.blobSource(sourceRegion, sourceApi ? repositoryOf(input) : input.repository);
+    if (regions.isRegistryApi(targetRegion)) {
+      const repository = repositoryOf(input);
+      const checkpoints = {
+        latest: () => uploads.latest(targetRegion, repository, input.digest),
+        save: (checkpoint: UploadCheckpoint) => uploads.save(targetRegion, repository, input.digest, checkpoint),
+        clear: () => uploads.clear(targetRegion, repository, input.digest),
+      };
+      const mountFrom = await homes.homeOf(targetRegion, input.digest);
+      const copied = await registryCopy(source, regions.registryRepository(targetRegion, repository), input, paths, reporter, { mountFrom, checkpoints });
+      await homes.record(targetRegion, input.digest, repository);
+      return { method: copied.mounted ? 'mounted' : 'streamed', bytesSent: copied.bytesSent };
+    }
+    const target = regions.storage(targetRegion);
+    if (!sourceApi && copyMethod(regionConfigOf(regions.configs, sourceRegion), target.region) === 'server-side') {
+      await serverSideCopy(regions.storage(sourceRegion), target, input, paths, reporter);
+      return { method: 'server-side', bytesSent: 0 };
+    }
+    return { method: 'streamed', bytesSent: await streamedCopy(source, target, input, paths, reporter) };
   }
 
   /**

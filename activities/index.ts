@@ -2,6 +2,7 @@
 // wire activities the same way; workflow code imports only the type.
 import type { ResolvedConfig } from '../domain/config';
 import { BlobClaims } from '../store/blob-claims';
+import { BlobHomes, UploadCheckpoints } from '../store/registry-blobs';
 import { forgetPendingStart } from '../store/pending-starts';
 import type { EventStore } from '../store/event-store';
 import { createAnnounceActivities, type Announcer } from './announce';
@@ -17,6 +18,7 @@ import { createPullCheckActivities } from './pull-check';
 import { createReconcileActivities } from './reconcile';
 import { connectRegistries } from './region-configs';
 import { createRegionReplicationActivities } from './region-replication';
+import { Regions } from './regions';
 import type { Storages } from './storage';
 import { createTagActivities } from './tags';
 
@@ -32,13 +34,26 @@ export function createActivities({ config, storages, store, announcer, metrics }
   const partBudget = new ByteBudget(config.replication.partBudgetBytes);
   const verifications = new SourceVerifications();
   const claims = new BlobClaims(store, config.replication.claimSeconds);
-  const copyBlob = createBlobCopier({ storages, store, claims, partSize: config.replication.partSizeBytes, budget: partBudget, verifications, limits: new RegionLimits(config.regions), metrics });
-  const manifests = createManifestActivities({ storages, store });
-  const tags = createTagActivities({ storages, store, awaitNotificationMs: config.replication.awaitNotificationSeconds * 1000 });
-  const regions = new Map(config.regions.map((region) => [region.name, region]));
-  const registries = connectRegistries(regions, config.replication.requestIdleSeconds * 1000);
-  const pullCheck = createPullCheckActivities({ regions, registries });
-  const caches = createCachePurgeActivities({ regions, registries, store });
+  const configs = new Map(config.regions.map((region) => [region.name, region]));
+  const requestIdleMs = config.replication.requestIdleSeconds * 1000;
+  const registries = connectRegistries(configs, requestIdleMs);
+  const regions = new Regions(configs, storages, registries, requestIdleMs);
+  const copyBlob = createBlobCopier({
+    regions,
+    store,
+    claims,
+    homes: new BlobHomes(store),
+    uploads: new UploadCheckpoints(store),
+    partSize: config.replication.partSizeBytes,
+    budget: partBudget,
+    verifications,
+    limits: new RegionLimits(config.regions),
+    metrics,
+  });
+  const manifests = createManifestActivities({ regions, store });
+  const tags = createTagActivities({ regions, store, awaitNotificationMs: config.replication.awaitNotificationSeconds * 1000 });
+  const pullCheck = createPullCheckActivities({ regions: configs, registries });
+  const caches = createCachePurgeActivities({ regions: configs, registries, store });
   const announce = createAnnounceActivities({ announcer, store, metrics });
   return {
     ...createRegionReplicationActivities({ config, store, copyBlob, manifests, tags, pullCheck, caches, announce }),

@@ -7,8 +7,8 @@ import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import { FailureType } from '../domain/workflow-contract';
 import type { EventStore } from '../store/event-store';
 import { forEachLimited } from '../support/concurrency';
-import { RegionRepository } from './repository';
-import { storageOf, type Storages } from './storage';
+import type { Regions } from './regions';
+import type { RegionRepository } from './repository';
 
 export interface ResolveSourceInput {
   replicationId: number;
@@ -69,10 +69,10 @@ async function readVerifiedManifest(repository: RegionRepository, digest: Digest
 /** Storage writes of one phase kept in flight at once. */
 const WRITES_IN_FLIGHT = 16;
 
-export function createManifestActivities({ storages, store }: { storages: Storages; store: EventStore }) {
+export function createManifestActivities({ regions, store }: { regions: Regions; store: EventStore }) {
   async function sourceTagState(input: ResolveSourceInput): Promise<SourceTagState> {
     if (input.tag === null) return { sourceTagDigest: null, supersededBy: null };
-    const sourceTagDigest = await new RegionRepository(storageOf(storages, input.sourceRegion), input.repository).tagged(input.tag);
+    const sourceTagDigest = await regions.repository(input.sourceRegion, input.repository).tagged(input.tag);
     return { sourceTagDigest, supersededBy: null };
   }
 
@@ -84,7 +84,7 @@ export function createManifestActivities({ storages, store }: { storages: Storag
      * source region; `keep`, when given, receives each manifest's bytes.
      */
     async resolveSource(input: ResolveSourceInput, keep?: Map<Digest, Uint8Array>): Promise<ResolvedSource> {
-      const source = new RegionRepository(storageOf(storages, input.sourceRegion), input.repository);
+      const source = regions.repository(input.sourceRegion, input.repository);
       try {
         const graph = await resolveManifestGraph(input.digest, async (digest) => {
           const bytes = await readVerifiedManifest(source, digest);
@@ -113,8 +113,8 @@ export function createManifestActivities({ storages, store }: { storages: Storag
      */
     async writeManifests(input: WriteManifestsInput, known?: ManifestBytes): Promise<void> {
       const signal = Context.current().cancellationSignal;
-      const source = new RegionRepository(storageOf(storages, input.sourceRegion), input.repository);
-      const target = new RegionRepository(storageOf(storages, input.targetRegion), input.repository);
+      const source = regions.repository(input.sourceRegion, input.repository);
+      const target = regions.repository(input.targetRegion, input.repository);
       // Links are independent of each other, and so are the manifests of one level: written a few at
       // a time, each level once the one below is written, so the root comes last (an index of
       // hundreds of children into a region 300 ms away costs seconds, not minutes).

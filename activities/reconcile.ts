@@ -77,7 +77,8 @@ export function createReconcileActivities({ config, storages, store, metrics }: 
   /** Compares storage with the record: every drift, halted regions first (domain/drift.ts findDrift). */
   async function scan(scope: ReconcileScope): Promise<Drift[]> {
     const inScope = (repository: string) => !scope.repositories || scope.repositories.includes(repository);
-    const recordedNow = async () => (await recordedTags(store)).filter((row) => inScope(row.repository));
+    // Storage regions only: a registry-API region has no storage to compare (README, "Registry-API regions").
+    const recordedNow = async () => (await recordedTags(store)).filter((row) => inScope(row.repository) && storages.has(row.region));
     // `ferry recover`: where every region agrees, storage becomes the record; the rest is drift as ever.
     // The record is read before storage is listed, and the baseline changes no tag recorded since.
     const asOf = new Date();

@@ -86,7 +86,7 @@ export function createRegionReplicationActivities({ config, store, copyBlob, man
       request.blobConcurrency,
       async (blob, laneSignal) => {
         await copyBlob(
-          { replicationId: request.replicationId, sourceRegion: request.sourceRegion, targetRegion, digest: blob.digest, size: blob.size },
+          { replicationId: request.replicationId, sourceRegion: request.sourceRegion, targetRegion, repository: request.repository, digest: blob.digest, size: blob.size },
           {
             signal: laneSignal,
             resumableUpload: heartbeat.details.uploads[blob.digest] ?? null,

@@ -1,6 +1,6 @@
 // Requests to one region's registry (or a cache in front of it) as a puller
-// there makes them: every request bounded in time, and logged in when the
-// registry asks. A 401 challenge is answered once: Basic with the region's
+// there makes them, or, for a registry-API region, as a pusher: every request
+// bounded in time, and logged in when the registry asks. A 401 challenge is answered once: Basic with the region's
 // credentials, or Bearer by exchanging them at the challenge's realm for a
 // token (the Docker token flow), kept per scope until it expires. A refusal
 // left after that (401 or 403) fails the attempt here, for every caller: it
@@ -9,7 +9,7 @@
 // a workflow history.
 import { ApplicationFailure } from '@temporalio/common';
 import type { RegistryCredentials } from '../domain/config';
-import { parseAuthChallenge, pullScope, type AuthChallenge } from '../domain/registry-api';
+import { parseAuthChallenge, repositoryScopes, type AuthChallenge, type RegistryAccess } from '../domain/registry-api';
 
 /** A token whose answer names no lifetime lives this long (the Docker token spec's default). */
 const DEFAULT_TOKEN_SECONDS = 60;
@@ -24,10 +24,17 @@ export class RegistryAuthError extends Error {
 }
 
 export interface RegistryRequest {
-  method?: 'GET' | 'HEAD' | 'PURGE';
+  method?: 'GET' | 'HEAD' | 'PURGE' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   headers?: Record<string, string>;
-  /** The repository asked about: the scope of a token when the challenge names none. */
+  /** Sent as is, again after a login (so never a stream). */
+  body?: Uint8Array;
+  /** The repository asked about: the scope of a token. */
   repository: string;
+  /** What the request does there (default pull), and the repository a cross-repository mount reads. */
+  access?: RegistryAccess;
+  from?: string;
+  /** The body is read as a stream, for as long as it takes: the time limit holds until the answer starts (its reader bounds the rest). */
+  streaming?: boolean;
   signal: AbortSignal;
 }
 
@@ -56,20 +63,30 @@ export class RegistryClient {
   }
 
   private async loggedIn(url: string, request: RegistryRequest): Promise<Response> {
-    const send = (authorization: string | null) =>
-      fetch(url, {
-        method: request.method ?? 'GET',
-        headers: { ...request.headers, ...(authorization === null ? {} : { Authorization: authorization }) },
-        // Bounded: a registry that stops answering fails the attempt, which Temporal retries.
-        signal: AbortSignal.any([request.signal, AbortSignal.timeout(this.timeoutMs)]),
-      });
-    const scope = pullScope(request.repository);
-    const response = await send(this.known(scope));
+    const send = async (authorization: string | null) => {
+      // Bounded: a registry that stops answering fails the attempt, which Temporal retries. A streamed
+      // body is read for as long as it takes (its reader bounds the silences): the limit ends with the answer.
+      const answered = new AbortController();
+      const timer = request.streaming === true ? setTimeout(() => answered.abort(new DOMException(`${url}: no answer within ${this.timeoutMs} ms`, 'TimeoutError')), this.timeoutMs) : null;
+      try {
+        return await fetch(url, {
+          method: request.method ?? 'GET',
+          headers: { ...request.headers, ...(authorization === null ? {} : { Authorization: authorization }) },
+          ...(request.body === undefined ? {} : { body: request.body }),
+          signal: AbortSignal.any([request.signal, timer === null ? AbortSignal.timeout(this.timeoutMs) : answered.signal]),
+        });
+      } finally {
+        if (timer !== null) clearTimeout(timer);
+      }
+    };
+    const scopes = repositoryScopes(request.repository, request.access ?? 'pull', request.from);
+    const key = scopes.join(' ');
+    const response = await send(this.known(key));
     if (response.status !== 401 || this.credentials === null) return response;
     const challenge = parseAuthChallenge(response.headers.get('www-authenticate'));
     if (challenge === null) return response;
     await response.arrayBuffer();
-    return send(await this.login(challenge, scope, request.signal));
+    return send(await this.login(challenge, key, scopes, request.signal));
   }
 
   private known(scope: string): string | null {
@@ -78,7 +95,8 @@ export class RegistryClient {
     return this.basic;
   }
 
-  private async login(challenge: AuthChallenge, scope: string, signal: AbortSignal): Promise<string> {
+  /** Logs in for `scopes` (those a Bearer challenge names too), kept under `key` until the token expires. */
+  private async login(challenge: AuthChallenge, key: string, scopes: string[], signal: AbortSignal): Promise<string> {
     const { username, password } = this.credentials!;
     const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
     if (challenge.scheme === 'basic') {
@@ -87,7 +105,7 @@ export class RegistryClient {
     }
     const tokenUrl = new URL(challenge.realm);
     if (challenge.service !== null) tokenUrl.searchParams.set('service', challenge.service);
-    tokenUrl.searchParams.set('scope', challenge.scope ?? scope);
+    for (const scope of new Set([...scopes, ...(challenge.scope === null ? [] : challenge.scope.split(' '))])) tokenUrl.searchParams.append('scope', scope);
     const answer = await fetch(tokenUrl, { headers: { Authorization: basic }, signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) });
     const body = (await answer.json().catch(() => null)) as { token?: unknown; access_token?: unknown; expires_in?: unknown } | null;
     const token = body?.token ?? body?.access_token;
@@ -96,7 +114,7 @@ export class RegistryClient {
     }
     const seconds = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
     const header = `Bearer ${token}`;
-    this.authorizations.set(scope, { header, expiresAt: Date.now() + seconds * 1000 - TOKEN_MARGIN_MS });
+    this.authorizations.set(key, { header, expiresAt: Date.now() + seconds * 1000 - TOKEN_MARGIN_MS });
     return header;
   }
 }

@@ -1,8 +1,12 @@
-// One repository in one region's storage, with the verbs Distribution's
-// registry/storage gives it: link a blob into it (linkedBlobStore), get and
-// put a manifest (manifestStore: data, then the revision link), tag, untag and
-// look up tags (tagStore). Keys come from the layout, bytes from RegionStorage;
-// the activities around these verbs only fence, call and record.
+// One repository in one region, with the verbs Distribution's registry/storage
+// gives it: link a blob into it (linkedBlobStore), get and put a manifest
+// (manifestStore: data, then the revision link), tag, untag and look up tags
+// (tagStore). The activities around these verbs only fence, call and record.
+//
+// Two kinds of region hold repositories: a storage region, whose bucket Ferry
+// reads and writes in Distribution's layout (StorageRepository, here: keys
+// from the layout, bytes from RegionStorage), and a registry-API region,
+// reached through its registry's HTTP API only (registry-repository.ts).
 import { digestOf } from '../domain/content-digest';
 import { parseTag, type Digest, type RepositoryName, type Tag } from '../domain/reference';
 import type { RegionStorage } from './storage';
@@ -13,7 +17,41 @@ export type ManifestRead =
   | { found: 'not-linked' | 'no-data' }
   | { found: 'corrupt'; actual: string };
 
-export class RegionRepository {
+/** The verbs of one repository in one region, whichever way the region is reached. */
+export interface RegionRepository {
+  readonly name: RepositoryName;
+  readonly region: string;
+  /** Links a blob (present in the region) into the repository. */
+  linkBlob(digest: Digest, signal?: AbortSignal): Promise<void>;
+  /** Whether the repository links the blob. */
+  linksBlob(digest: Digest, signal?: AbortSignal): Promise<boolean>;
+  /** Removes the repository's link to a blob (the blob's data stays). */
+  unlinkBlob(digest: Digest): Promise<void>;
+  /** Whether the repository holds the manifest. */
+  hasManifest(digest: Digest, signal?: AbortSignal): Promise<boolean>;
+  /** A manifest of the repository, read and checked against its digest. */
+  getManifest(digest: Digest, signal?: AbortSignal): Promise<ManifestRead>;
+  /** Puts a manifest; bytes still to be read are read only when the repository lacks it. */
+  putManifest(manifest: { digest: Digest; size: number }, bytes: Uint8Array | (() => Promise<Uint8Array>), signal?: AbortSignal): Promise<void>;
+  /** Puts a small blob Ferry made (a merged signature manifest's config), linked into the repository. */
+  putBlob(blob: { digest: Digest; size: number }, bytes: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /** Removes the manifest from the repository. */
+  unlinkManifest(digest: Digest): Promise<void>;
+  /** The digest the tag points at; null when there is no such tag. */
+  tagged(tag: Tag, signal?: AbortSignal): Promise<Digest | null>;
+  /** The digest the tag points at and when it was written (null: the region cannot tell); null when there is no such tag. */
+  taggedWithTime(tag: Tag, signal?: AbortSignal): Promise<{ digest: Digest; modifiedAt: Date | null } | null>;
+  /** Digests the tag was pointed at since `since` (as far as the region can tell), whatever it holds now. */
+  taggedSince(tag: Tag, since: Date, signal?: AbortSignal): Promise<Digest[]>;
+  /** Points the tag at a digest the repository holds. */
+  tag(tag: Tag, digest: Digest, signal?: AbortSignal): Promise<void>;
+  /** Removes the tag, judged to point at `judged`; false when it was not removed (judge it again). */
+  untag(tag: Tag, judged: Digest | null): Promise<boolean>;
+  /** The tags pointing at `digest`. */
+  lookup(digest: Digest): Promise<Tag[]>;
+}
+
+export class StorageRepository implements RegionRepository {
   constructor(
     readonly storage: RegionStorage,
     readonly name: RepositoryName,

@@ -62,12 +62,14 @@ export class RegionStorage {
     readonly region: RegionConfig,
     readonly s3: S3Client,
   ) {
+    if (region.s3 === null) throw new Error(`region ${region.name} is reached through its registry's API: it has no storage`);
     this.layout = new StorageLayout(region.s3.rootDirectory);
     this.bucket = region.s3.bucket;
   }
 
   /** `requestIdleMs`: a request that sends or receives nothing for this long fails (config replication.requestIdleSeconds). */
   static connect(region: RegionConfig, requestIdleMs = DEFAULT_REQUEST_IDLE_MS): RegionStorage {
+    if (region.s3 === null) throw new Error(`region ${region.name} is reached through its registry's API: it has no storage`);
     if (region.s3.credentials === null) throw new Error(`this process holds no S3 credentials for region ${region.name}`);
     const s3 = new S3Client({
       endpoint: region.s3.endpoint,
@@ -308,7 +310,7 @@ export class RegionStorage {
 export type Storages = ReadonlyMap<string, RegionStorage>;
 
 export function connectStorages(regions: RegionConfig[], requestIdleMs?: number): Storages {
-  return new Map(regions.filter((region) => region.s3.credentials !== null).map((region) => [region.name, RegionStorage.connect(region, requestIdleMs)]));
+  return new Map(regions.filter((region) => region.s3 !== null && region.s3.credentials !== null).map((region) => [region.name, RegionStorage.connect(region, requestIdleMs)]));
 }
 
 export function storageOf(storages: Storages, region: string): RegionStorage {

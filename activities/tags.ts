@@ -16,8 +16,8 @@ import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import { listedDigests, listingKind, mergeListings, type ListingKind } from '../domain/referrers';
 import { decideUnrecorded, laterThan, mayChangeTag, type TagChange, type UnrecordedChange } from '../domain/tag-order';
 import type { EventStore } from '../store/event-store';
-import { RegionRepository } from './repository';
-import { storageOf, type Storages } from './storage';
+import type { Regions } from './regions';
+import type { RegionRepository } from './repository';
 
 export interface MoveTagInput {
   replicationId: number;
@@ -72,10 +72,10 @@ const MERGE_ROUNDS = 3;
 /** A tag operation's answer while it waits for the notification of the target's own change (it released its lock). */
 const WAIT = Symbol('wait for the target registry’s notification');
 
-export function createTagActivities({ storages, store, awaitNotificationMs }: { storages: Storages; store: EventStore; awaitNotificationMs: number }) {
+export function createTagActivities({ regions, store, awaitNotificationMs }: { regions: Regions; store: EventStore; awaitNotificationMs: number }) {
   const repositories = (input: { sourceRegion?: string; targetRegion: string; repository: RepositoryName }) => ({
-    target: new RegionRepository(storageOf(storages, input.targetRegion), input.repository),
-    source: input.sourceRegion === undefined ? null : new RegionRepository(storageOf(storages, input.sourceRegion), input.repository),
+    target: regions.repository(input.targetRegion, input.repository),
+    source: input.sourceRegion === undefined ? null : regions.repository(input.sourceRegion, input.repository),
   });
 
   /**
@@ -274,7 +274,7 @@ export function createTagActivities({ storages, store, awaitNotificationMs }: { 
     for (const digest of listed) {
       // A recorded delete counts once the storage of the region that deleted it confirms it (invariant 9).
       const deletedIn = deleted.get(digest);
-      if (deletedIn !== undefined && storages.has(deletedIn) && !(await new RegionRepository(storageOf(storages, deletedIn), repository).hasManifest(digest, signal))) continue;
+      if (deletedIn !== undefined && regions.reachable(deletedIn) && !(await regions.repository(deletedIn, repository).hasManifest(digest, signal))) continue;
       if (await (kind === 'referrers' ? target.hasManifest(digest, signal) : target.linksBlob(digest, signal))) present.add(digest);
     }
     const merge = mergeListings(kind, incomingRead.bytes, heldRead.bytes, (digest) => present.has(digest));

@@ -7,7 +7,7 @@
 // the skopeo baseline's pushes into westeurope and southeastasia away from it.
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { configSchema, loadConfig, type RegionConfig, type ResolvedConfig } from '../domain/config';
+import { configSchema, loadConfig, LOCAL_REGIONS, type RegionConfig, type ResolvedConfig } from '../domain/config';
 import { recreateDatabase } from '../store/databases';
 import { localEnv } from '../support/local-env';
 import { holdTheStack, releaseTheStack } from '../support/processes';
@@ -50,6 +50,13 @@ export function notificationAddress(): { host: string; port: number } {
 }
 
 /**
+ * The regions the benchmark replicates among: the local stack's storage
+ * regions, which it compares with raw bucket copies and `skopeo sync`. The
+ * registry-API region (centralus) stays out, so figures stay comparable.
+ */
+export const BENCH_REGIONS = LOCAL_REGIONS.filter((region) => 's3' in region);
+
+/**
  * A fresh database and the configuration file every bench Ferry process reads:
  * the local stack, with the reconcile schedule off (its fresh event store knows
  * nothing of earlier runs' buckets) and the api behind the relay; `overrides`
@@ -63,6 +70,7 @@ export async function prepareFerryConfig(overrides: Record<string, unknown> = {}
     ingest: { port: FERRY_API_PORT },
     reconcile: { scheduled: false },
     logLevel: 'warn',
+    regions: BENCH_REGIONS,
     ...overrides,
   };
   await writeFile(benchConfigPath, JSON.stringify(config, null, 2));
@@ -71,7 +79,8 @@ export async function prepareFerryConfig(overrides: Record<string, unknown> = {}
 
 /** The local stack as Ferry sees it by default: regions with credentials, replication settings. */
 export function stackConfig(): ResolvedConfig {
-  return loadConfig({ ...benchEnv(), FERRY_CONFIG: '' });
+  const config = loadConfig({ ...benchEnv(), FERRY_CONFIG: '' });
+  return { ...config, regions: config.regions.filter((region) => BENCH_REGIONS.some((bench) => bench.name === region.name)) };
 }
 
 export function sourceRegion(regions: RegionConfig[]): RegionConfig {

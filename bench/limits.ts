@@ -10,13 +10,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import pg from 'pg';
 import { parseArgs } from 'node:util';
-import { LOCAL_REGIONS } from '../domain/config';
 import { parseDigest, parseRepositoryName } from '../domain/reference';
 import { regionMessageFilter, type RegionMessage } from '../domain/subjects';
 import { MessageCollector } from '../test/support/ferry';
 import { buildImage } from '../test/support/oci-image';
 import { notify, pushNotification, writeImageBehindRegistry } from '../test/support/source-writer';
-import { prepareFerryConfig, repoRoot, SOURCE_REGION, takeTheStack } from './environment';
+import { BENCH_REGIONS, prepareFerryConfig, repoRoot, SOURCE_REGION, takeTheStack } from './environment';
 import { startFerry } from './ferry-run';
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '1024' }, rate: { type: 'string', default: '20' }, out: { type: 'string' } } });
@@ -27,7 +26,7 @@ const outDir = values.out ?? `${repoRoot}bench/results/limits`;
 if (!(MIB > 0 && RATE_MB > 0)) throw new Error('--mib and --rate must be positive');
 
 await takeTheStack('bench:limits');
-const regions = LOCAL_REGIONS.map((region) => (region.name === CAPPED ? { ...region, limits: { bytesPerSecond: RATE_MB * 1_000_000 } } : region));
+const regions = BENCH_REGIONS.map((region) => (region.name === CAPPED ? { ...region, limits: { bytesPerSecond: RATE_MB * 1_000_000 } } : region));
 const config = await prepareFerryConfig({ regions });
 console.log(`building a ${MIB} MiB layer…`);
 const image = await buildImage({ layers: [{ size: MIB * 1024 * 1024 }], tag: 'v1' });

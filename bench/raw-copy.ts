@@ -47,29 +47,29 @@ export async function rawCopy(source: RegionBucket, target: RegionBucket, blobs:
 async function copyServerSide(source: RegionBucket, target: RegionBucket, blob: Blob): Promise<void> {
   await target.s3.send(
     new CopyObjectCommand({
-      Bucket: target.region.s3.bucket,
+      Bucket: target.region.s3!.bucket,
       Key: blobKey(target, blob.digest),
-      CopySource: encodeURI(`${source.region.s3.bucket}/${blobKey(source, blob.digest)}`),
+      CopySource: encodeURI(`${source.region.s3!.bucket}/${blobKey(source, blob.digest)}`),
     }),
   );
 }
 
 async function copyStreamed(source: RegionBucket, target: RegionBucket, blob: Blob, options: RawCopyOptions): Promise<void> {
   const key = blobKey(target, blob.digest);
-  const object = await source.s3.send(new GetObjectCommand({ Bucket: source.region.s3.bucket, Key: blobKey(source, blob.digest) }));
+  const object = await source.s3.send(new GetObjectCommand({ Bucket: source.region.s3!.bucket, Key: blobKey(source, blob.digest) }));
   const stream = object.Body as Readable;
   if (blob.size <= options.partSizeBytes) {
     const chunks: Buffer[] = [];
     for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-    await target.s3.send(new PutObjectCommand({ Bucket: target.region.s3.bucket, Key: key, Body: Buffer.concat(chunks) }));
+    await target.s3.send(new PutObjectCommand({ Bucket: target.region.s3!.bucket, Key: key, Body: Buffer.concat(chunks) }));
     return;
   }
-  const { UploadId } = await target.s3.send(new CreateMultipartUploadCommand({ Bucket: target.region.s3.bucket, Key: key }));
+  const { UploadId } = await target.s3.send(new CreateMultipartUploadCommand({ Bucket: target.region.s3!.bucket, Key: key }));
   const parts: CompletedPart[] = [];
   const inFlight = new Set<Promise<void>>();
   const upload = (body: Buffer, partNumber: number): void => {
     const sending: Promise<void> = target.s3
-      .send(new UploadPartCommand({ Bucket: target.region.s3.bucket, Key: key, UploadId, PartNumber: partNumber, Body: body }))
+      .send(new UploadPartCommand({ Bucket: target.region.s3!.bucket, Key: key, UploadId, PartNumber: partNumber, Body: body }))
       .then(({ ETag }) => {
         parts.push({ PartNumber: partNumber, ETag });
       })
@@ -97,6 +97,6 @@ async function copyStreamed(source: RegionBucket, target: RegionBucket, blob: Bl
   await Promise.all(inFlight);
   parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
   await target.s3.send(
-    new CompleteMultipartUploadCommand({ Bucket: target.region.s3.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+    new CompleteMultipartUploadCommand({ Bucket: target.region.s3!.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
   );
 }

@@ -22,6 +22,13 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 
 const regionSchema = z.object({
   name: regionName,
+  /**
+   * The bucket the region's registry stores in, which Ferry reads and writes
+   * in Distribution's layout. Absent: a registry-API region, reached only
+   * through its registry's HTTP API at `registryUrl` with `registryAuth`
+   * (activities/registry-repository.ts): ECR, ACR, GHCR, Harbor, Quay, or a
+   * Distribution whose bucket Ferry may not touch.
+   */
   s3: z.object({
     endpoint: httpUrl,
     bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
@@ -29,14 +36,15 @@ const regionSchema = z.object({
     signingRegion: z.string().default('us-east-1'),
     accessKeyIdEnv: envVarName,
     secretAccessKeyEnv: envVarName,
-  }),
+  }).optional(),
   registryUrl: httpUrl,
   /** The variable holding the token this region's registry sends with its notifications (scope ingest:<region>). */
   ingestTokenEnv: envVarName.optional(),
   /**
-   * The registry asks pullers to log in: the variables holding the user and
-   * password Ferry's pull check uses, answered to a Basic challenge or
-   * exchanged at the realm of a Bearer challenge for a token.
+   * The registry asks clients to log in: the variables holding the user and
+   * password Ferry uses there (the pull check; every read and write of a
+   * registry-API region), answered to a Basic challenge or exchanged at the
+   * realm of a Bearer challenge for a token.
    */
   registryAuth: z.object({ usernameEnv: envVarName, passwordEnv: envVarName }).optional(),
   cachePurgeUrls: z.array(httpUrl).default([]),
@@ -89,12 +97,26 @@ function localRegion(name: string, port: number, endpoint: string, credentials: 
   };
 }
 
+/** A local region Ferry reaches through its registry's API only: no bucket is named, and its registry hands out tokens (stack/token-server.ts). */
+function localApiRegion(name: string, port: number) {
+  const variable = `FERRY_REGISTRY_${name.toUpperCase()}`;
+  return {
+    name,
+    registryUrl: `http://127.0.0.1:${port}`,
+    ingestTokenEnv: `FERRY_INGEST_TOKEN_${name.toUpperCase()}`,
+    registryAuth: { usernameEnv: `${variable}_USERNAME`, passwordEnv: `${variable}_PASSWORD` },
+    cachePurgeUrls: [`http://127.0.0.1:${port + 1080}`],
+  };
+}
+
 export const LOCAL_REGIONS = [
   localRegion('eastus', 5001, LOCAL_ENDPOINT_A, 'A'),
   localRegion('westeurope', 5002, LOCAL_ENDPOINT_A, 'A'),
   // The far region: its registry requires a login (htpasswd), its storage is
   // reached through a fault-injecting proxy (stack/topology.ts).
   localRegion('southeastasia', 5003, LOCAL_ENDPOINT_B, 'B', true),
+  // A region whose bucket Ferry is given no credentials for: reached through the registry API with a token login.
+  localApiRegion('centralus', 5004),
 ];
 
 export const configSchema = z
@@ -292,11 +314,14 @@ export interface RegistryCredentials {
   password: string;
 }
 
-export type RegionConfig = Omit<ParsedConfig['regions'][number], 'sources'> & {
+export type RegionConfig = Omit<ParsedConfig['regions'][number], 'sources' | 's3'> & {
   /** The regions whose pushes reach this one (regions[].sources, default every other). */
   sources: string[];
-  /** Null in a process that does not touch this region's storage (processNeeds). */
-  s3: { credentials: S3Credentials | null };
+  /**
+   * The region's bucket; null for a registry-API region (no s3 configured).
+   * Its credentials are null in a process that does not touch this region's storage (regionsNeeded).
+   */
+  s3: (NonNullable<ParsedConfig['regions'][number]['s3']> & { credentials: S3Credentials | null }) | null;
   /** The pull check's login at the region's registry; null when it needs none, or this process does not check it. */
   registryCredentials: RegistryCredentials | null;
 };
@@ -319,19 +344,33 @@ export interface ResolvedConfig extends Omit<ParsedConfig, 'regions' | 'auth' | 
  */
 export type ProcessRole = 'api' | 'worker' | 'cli' | 'all';
 
-/** The regions whose storage, and whose registry, a process uses. */
+/**
+ * The regions whose storage, and whose registry, a process uses. A
+ * registry-API region has no storage: it is read and written through its
+ * registry, so a worker serving a region whose source it is logs in there too.
+ */
 export function regionsNeeded(
-  regions: Array<{ name: string; sources: string[] }>,
+  regions: Array<{ name: string; sources: string[]; s3?: unknown }>,
   role: ProcessRole,
   queues: string[] | undefined,
 ): { storage: Set<string>; registry: Set<string> } {
-  const every = new Set(regions.map((region) => region.name));
-  if (role === 'all' || (role === 'worker' && queues === undefined)) return { storage: every, registry: every };
+  const apiRegions = new Set(regions.filter((region) => region.s3 === undefined || region.s3 === null).map((region) => region.name));
+  const split = (names: Iterable<string>, served: Set<string>) => {
+    const used = [...names];
+    return { storage: new Set(used.filter((name) => !apiRegions.has(name))), registry: new Set([...served, ...used.filter((name) => apiRegions.has(name))]) };
+  };
+  const every = regions.map((region) => region.name);
+  if (role === 'all' || (role === 'worker' && queues === undefined)) return split(every, new Set(every));
   if (role !== 'worker') return { storage: new Set(), registry: new Set() };
   const served = new Set(queues!.filter((queue) => queue.startsWith(REGION_QUEUE_PREFIX)).map((queue) => queue.slice(REGION_QUEUE_PREFIX.length)));
   const control = queues!.some((queue) => !queue.startsWith(REGION_QUEUE_PREFIX));
-  const storage = control ? every : new Set(regions.filter((region) => served.has(region.name)).flatMap((region) => [region.name, ...region.sources]));
-  return { storage, registry: served };
+  const used = control ? every : regions.filter((region) => served.has(region.name)).flatMap((region) => [region.name, ...region.sources]);
+  return split(used, served);
+}
+
+/** Whether Ferry reaches the region only through its registry's API (no bucket configured). */
+export function isRegistryApiRegion(region: Pick<RegionConfig, 's3'>): boolean {
+  return region.s3 === null;
 }
 
 export class ConfigError extends Error {
@@ -368,17 +407,20 @@ export function resolveConfig(input: unknown, env: Record<string, string | undef
     sources: sources ?? config.regions.map((other) => other.name).filter((name) => name !== region.name),
   }));
   const needed = regionsNeeded(sourced, role, config.worker.queues);
-  const regions = sourced.map((region, index) => ({
+  const regions = sourced.map(({ s3, ...region }, index) => ({
     ...region,
-    s3: {
-      ...region.s3,
-      credentials: !needed.storage.has(region.name)
+    s3:
+      s3 === undefined
         ? null
         : {
-            accessKeyId: secret(`regions.${index}.s3.accessKeyIdEnv`, region.s3.accessKeyIdEnv),
-            secretAccessKey: secret(`regions.${index}.s3.secretAccessKeyEnv`, region.s3.secretAccessKeyEnv),
+            ...s3,
+            credentials: !needed.storage.has(region.name)
+              ? null
+              : {
+                  accessKeyId: secret(`regions.${index}.s3.accessKeyIdEnv`, s3.accessKeyIdEnv),
+                  secretAccessKey: secret(`regions.${index}.s3.secretAccessKeyEnv`, s3.secretAccessKeyEnv),
+                },
           },
-    },
     registryCredentials:
       region.registryAuth === undefined || !needed.registry.has(region.name)
         ? null
@@ -533,8 +575,10 @@ export function replicatesInto(config: Pick<ResolvedConfig, 'regions' | 'rules'>
 
 /** How a blob crosses from one region's storage into another's. */
 export type CopyMethod = 'server-side' | 'streamed';
+/** How a copy landed, as recorded: a copy method, or a registry-API region's mount from another of its repositories. */
+export type CopiedBy = CopyMethod | 'mounted';
 
-/** The one rule: inside the storage server when both regions share it, else streamed through the worker. */
+/** The one rule: inside the storage server when both regions share it, else streamed through the worker (always, to or from a registry-API region). */
 export function copyMethod(source: RegionConfig, target: RegionConfig): CopyMethod {
   return sharesStorageEndpoint(source, target) ? 'server-side' : 'streamed';
 }
@@ -542,6 +586,8 @@ export function copyMethod(source: RegionConfig, target: RegionConfig): CopyMeth
 /** Server-side copies (CopyObject, UploadPartCopy) work only when both buckets sit behind one endpoint with one set of credentials. */
 export function sharesStorageEndpoint(a: RegionConfig, b: RegionConfig): boolean {
   return (
+    a.s3 !== null &&
+    b.s3 !== null &&
     a.s3.endpoint === b.s3.endpoint &&
     a.s3.credentials !== null &&
     b.s3.credentials !== null &&

@@ -40,3 +40,44 @@ export function parseAuthChallenge(header: string | null): AuthChallenge | null 
 export function pullScope(repository: RepositoryName | string): string {
   return `repository:${repository}:pull`;
 }
+
+/** What a request does in a repository, as a token must grant it. */
+export type RegistryAccess = 'pull' | 'push' | 'delete';
+
+/**
+ * The token scopes of a request (Docker token spec, "Token Scope"): pull; a
+ * push, which reads too (HEAD before upload); or a delete. A cross-repository
+ * mount also pulls from the repository it mounts from.
+ */
+export function repositoryScopes(repository: RepositoryName | string, access: RegistryAccess, from?: string): string[] {
+  const actions = access === 'pull' ? 'pull' : access === 'push' ? 'pull,push' : 'delete';
+  return [`repository:${repository}:${actions}`, ...(from === undefined ? [] : [pullScope(from)])];
+}
+
+/** The URL that starts a blob upload, or mounts `mount` from `from` (OCI distribution spec, "Pushing blobs"). */
+export function blobUploadUrl(base: string, repository: RepositoryName | string, mount?: { digest: Digest | string; from: string }): string {
+  const start = `${base.replace(/\/$/, '')}/v2/${repository}/blobs/uploads/`;
+  return mount === undefined ? start : `${start}?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.from)}`;
+}
+
+/** The URL of the repository's tag list, a page of `n` after `last` (OCI distribution spec, "Listing tags"). */
+export function tagListUrl(base: string, repository: RepositoryName | string, n: number, last?: string): string {
+  return `${base.replace(/\/$/, '')}/v2/${repository}/tags/list?n=${n}${last === undefined ? '' : `&last=${encodeURIComponent(last)}`}`;
+}
+
+/**
+ * An upload's Location (relative or absolute, RFC 9110) with `params` added:
+ * the URL of the upload's next request.
+ */
+export function uploadUrl(requestUrl: string, location: string, params: Record<string, string> = {}): string {
+  const url = new URL(location, requestUrl);
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  return url.toString();
+}
+
+/** The end of the bytes an upload holds, from its `Range: 0-<last>` header: the next offset (0 when none). */
+export function uploadedUpTo(range: string | null): number {
+  const match = range === null ? null : /^(?:bytes=)?0-(\d+)$/.exec(range.trim());
+  // Distribution answers `0-0` for an empty upload as for one byte: taken as empty (a wrong guess is a 416, and a new upload).
+  return match === null || match[1] === '0' ? 0 : Number(match[1]) + 1;
+}

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { CONTROL_TASK_QUEUE, regionTaskQueue, searchAttributeFlags } from '../domain/workflow-contract';
 import { ensureDatabase } from '../store/databases';
 import { ferrySpec, portOpen, repoRoot, RUN_DIR, waitUntil, type ProcessSpec, type Readiness } from '../support/processes';
-import type { LocalRegion, S3Endpoint, Topology } from './topology';
+import { ensureSigningKey } from './token-server';
+import type { LocalRegion, RegistryLogin, S3Endpoint, TokenServer, Topology } from './topology';
 
 export const BIN_DIR = `${repoRoot}.stack/bin`;
 const CONF_DIR = `${repoRoot}.stack/conf`;
@@ -199,12 +200,57 @@ export function toxiproxy(topology: Topology, env: Env): Component {
 }
 
 /** An htpasswd file (bcrypt, as Distribution requires) holding the region's one login. */
-function htpasswdFile(region: LocalRegion, login: NonNullable<LocalRegion['login']>, env: Env): string {
+function htpasswdFile(region: LocalRegion, login: RegistryLogin, env: Env): string {
   const line = execFileSync('htpasswd', ['-Bbn', requireEnv(env, login.usernameEnv), requireEnv(env, login.passwordEnv)], { encoding: 'utf8' });
   mkdirSync(CONF_DIR, { recursive: true });
   const path = `${CONF_DIR}/htpasswd-${region.name}`;
   writeFileSync(path, line.trim() + '\n', { mode: 0o600 });
   return path;
+}
+
+/** Where a token server keeps its signing key and the JWKS its registry trusts. */
+const tokenKeyDir = (server: TokenServer) => `${CONF_DIR}/${server.name}`;
+
+/**
+ * The token server of a token-login region (stack/token-server.ts), on
+ * 127.0.0.1 only, accepting the region's one login; started before its
+ * registry. Its signing key is made on first start and kept in .stack/conf.
+ */
+export function tokenServer(region: LocalRegion, env: Env): Component {
+  if (region.login?.kind !== 'token') throw new Error(`${region.name}: its registry takes no tokens`);
+  const { tokenServer: server, usernameEnv, passwordEnv } = region.login;
+  const address = `127.0.0.1:${server.port}`;
+  return {
+    spec: {
+      name: server.name,
+      command: process.execPath,
+      args: ['--import', 'tsx', 'stack/token-server.ts'],
+      // The login through the environment, so it stays out of `ps` and the log.
+      env: {
+        ...env,
+        TOKEN_SERVER_ADDR: address,
+        TOKEN_SERVER_KEY_DIR: tokenKeyDir(server),
+        TOKEN_SERVER_ISSUER: server.issuer,
+        TOKEN_SERVER_SERVICE: server.service,
+        TOKEN_SERVER_USERNAME: requireEnv(env, usernameEnv),
+        TOKEN_SERVER_PASSWORD: requireEnv(env, passwordEnv),
+      },
+    },
+    address,
+    check: async () => (await fetch(`http://${address}/health`)).ok,
+  };
+}
+
+/** Distribution's token access controller, as REGISTRY_AUTH_TOKEN_* overrides: the realm to send clients to, and what a token must carry. */
+export function tokenAuthEnv(server: TokenServer, jwksPath: string, realm = server.realm): Env {
+  return {
+    REGISTRY_AUTH_TOKEN_REALM: realm,
+    REGISTRY_AUTH_TOKEN_SERVICE: server.service,
+    REGISTRY_AUTH_TOKEN_ISSUER: server.issuer,
+    // Trusted by key ID (the token header's kid); no certificate bundle is needed when a JWKS is given.
+    REGISTRY_AUTH_TOKEN_JWKS: jwksPath,
+    REGISTRY_AUTH_TOKEN_SIGNINGALGORITHMS: '[RS256]',
+  };
 }
 
 export function registry(topology: Topology, region: LocalRegion, env: Env): Component {
@@ -223,10 +269,13 @@ export function registry(topology: Topology, region: LocalRegion, env: Env): Com
   // AWS_CA_BUNDLE makes the S3 driver panic at start (DESIGN.md); traces would go to an absent collector.
   const registryEnv: Env = { ...env, OTEL_TRACES_EXPORTER: 'none' };
   delete registryEnv.AWS_CA_BUNDLE;
-  if (region.login !== null) {
+  if (region.login?.kind === 'basic') {
     // Pulls and pushes need the login; Ferry's pull check answers the Basic challenge (activities/registry-client.ts).
     registryEnv.REGISTRY_AUTH_HTPASSWD_REALM = `ferry-${region.name}`;
     registryEnv.REGISTRY_AUTH_HTPASSWD_PATH = htpasswdFile(region, region.login, env);
+  } else if (region.login?.kind === 'token') {
+    // Every request needs a token from the region's token server (the login exchanged there); the JWKS is its key's.
+    Object.assign(registryEnv, tokenAuthEnv(region.login.tokenServer, ensureSigningKey(tokenKeyDir(region.login.tokenServer)).jwksPath));
   }
   return { spec: { name: `registry-${region.name}`, command: `${BIN_DIR}/registry`, args: ['serve', config], env: registryEnv }, address };
 }

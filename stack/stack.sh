@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The local three-region stack (DESIGN.md "Local stack"), as processes on 127.0.0.1:
+# The local four-region stack (DESIGN.md "Local stack"), as processes on 127.0.0.1:
 # a Temporal dev server, two S3 endpoints (versitygw), a CNCF Distribution
-# registry and a Varnish manifest cache per region and, with --with-ferry,
+# registry and a Varnish manifest cache per region, a token server for each
+# registry that logs in with tokens (stack/token-server.ts) and, with --with-ferry,
 # Ferry's api and worker. Postgres and NATS are the machine's: `up` starts them
 # if they are down, `down` leaves them alone.
 #
@@ -21,7 +22,8 @@
 # Regions, ports and buckets come from LOCAL_REGIONS in domain/config.ts (stack/topology.ts).
 # Everything this checkout runs lives in .stack/ (git-ignored):
 #   bin/  symlinks to the Go binaries, built once per machine into ${FERRY_CACHE:-~/.cache/ferry}/bin/<name>-<version>/
-#   conf/ rendered registry configs and VCLs      data/ temporal.db, s3-a/, s3-b/
+#   conf/ rendered registry configs and VCLs, token servers' keys (token-<region>/)
+#   data/ temporal.db, s3-a/, s3-b/
 #   logs/<component>.log                           run/<component>.pid, varnish work dirs
 set -euo pipefail
 

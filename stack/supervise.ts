@@ -1,4 +1,4 @@
-// The local three-region stack's supervisor (DESIGN.md "Local stack"):
+// The local stack's supervisor (DESIGN.md "Local stack"):
 // starts what is not running, waits for every port, stops by pid, reports.
 // stack/stack.sh installs what is missing, then hands its command here:
 //
@@ -11,13 +11,13 @@
 //   status              one line per component
 //
 // Regions, ports and buckets come from domain/config.ts (stack/topology.ts).
-import { readdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { configSchema } from '../domain/config';
 import { localEnv } from '../support/local-env';
 import { pidOf, portOpen, RUN_DIR, startProcess, stopProcesses, waitReady, waitUntil } from '../support/processes';
 import * as components from './components';
-import { ensureBuckets } from './create-buckets';
-import { componentAddresses, localTopology, type Topology } from './topology';
+import { ensureBuckets, type StackBucket } from './create-buckets';
+import { componentAddresses, localTopology, tokenServers, type Topology } from './topology';
 
 const log = (line: string) => console.log(`stack: ${line}`);
 // Node 20 is supported here; the AWS SDK's notice about its future Node 22 floor is noise.
@@ -67,10 +67,16 @@ async function up(withFerry: boolean, workersPerRegion: number | undefined): Pro
   const s3Started = await startAll(s3);
   await ready(s3, s3Started);
   await setProxies(topology, topology.s3Endpoints.map((endpoint) => endpoint.name), true);
-  if (s3Started.size > 0 || !existsSync(BUCKETS_DONE)) {
-    await ensureBuckets(env, log);
-    writeFileSync(BUCKETS_DONE, '');
+  // Made again when an S3 server started, or when the regions changed since (the marker lists what was made).
+  const buckets = topology.regions.map((region) => `${region.s3.name}/${region.bucket}`).join('\n');
+  if (s3Started.size > 0 || !existsSync(BUCKETS_DONE) || readFileSync(BUCKETS_DONE, 'utf8') !== buckets) {
+    await ensureBuckets(env, log, stackOnlyBuckets(topology));
+    writeFileSync(BUCKETS_DONE, buckets);
   }
+
+  // A token-login registry sends its clients to its token server: that one first.
+  const tokens = tokenServers(topology).map(({ region }) => components.tokenServer(region, env));
+  await ready(tokens, await startAll(tokens));
 
   const regions = topology.regions.flatMap((region) => [components.registry(topology, region, env), components.varnish(region, env)]);
   const regionsStarted = await startAll(regions);
@@ -82,6 +88,18 @@ async function up(withFerry: boolean, workersPerRegion: number | undefined): Pro
   }
   await status(topology);
   console.log(`stack up in ${(Number(process.hrtime.bigint() - began) / 1e9).toFixed(1)} s`);
+}
+
+/** The buckets of registry-API regions' registries, which Ferry's config does not name. */
+function stackOnlyBuckets(topology: Topology): StackBucket[] {
+  return topology.regions
+    .filter((region) => !region.storageKnownToFerry)
+    .map((region) => ({
+      endpoint: `http://127.0.0.1:${region.s3.port}`,
+      bucket: region.bucket,
+      accessKeyIdEnv: region.s3.accessKeyIdEnv,
+      secretAccessKeyEnv: region.s3.secretAccessKeyEnv,
+    }));
 }
 
 /**

@@ -1,6 +1,6 @@
 // The domain events Ferry records. The `events` table is the record of truth;
 // each event carries the key that makes appending it idempotent.
-import type { CopyMethod } from '../domain/config';
+import type { CopiedBy } from '../domain/config';
 import type { Digest, RepositoryName, Tag } from '../domain/reference';
 import type { RegionChange } from '../domain/workflow-contract';
 
@@ -29,7 +29,7 @@ interface RegionEvent<T extends string, D> {
 export type FerryEvent =
   | { type: 'ReplicationObserved'; data: ReplicationObservedData }
   | { type: 'SourceResolved'; replicationId: number; data: { manifests: number; blobs: number; totalBlobBytes: number } }
-  | RegionEvent<'BlobCopied', { digest: Digest; size: number; method: CopyMethod; seconds: number; bytesSent: number }>
+  | RegionEvent<'BlobCopied', { digest: Digest; size: number; method: CopiedBy; seconds: number; bytesSent: number }>
   | RegionEvent<'BlobSkipped', { digest: Digest; size: number }>
   | RegionEvent<'ManifestsWritten', { repository: RepositoryName; digests: Digest[] }>
   /** `digest`: what the region's tag holds now. `mergedWith`, on a referrers or signature tag merged rather than moved: what the tag held, merged with (domain/referrers.ts). */

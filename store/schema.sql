@@ -122,6 +122,28 @@ CREATE TABLE IF NOT EXISTS blob_claims (
 -- A released claim stays (expired) for an hour: the next claimant knows a copy may have finished.
 ALTER TABLE blob_claims ADD COLUMN IF NOT EXISTS released_at timestamptz;
 
+-- Not a projection: a repository of a registry-API region known to hold a
+-- blob (store/registry-blobs.ts), which a copy of that blob into another of its
+-- repositories mounts from instead of uploading it again. A hint: a wrong
+-- one costs an upload, as the registry declines the mount.
+CREATE TABLE IF NOT EXISTS registry_blob_homes (
+  region     text NOT NULL,
+  digest     text NOT NULL,
+  repository text NOT NULL,
+  PRIMARY KEY (region, digest)
+);
+-- Not a projection: the latest Location and offset of a chunked upload into a
+-- registry-API region (store/registry-blobs.ts), for the attempt that resumes it.
+CREATE TABLE IF NOT EXISTS registry_uploads (
+  region     text        NOT NULL,
+  repository text        NOT NULL,
+  digest     text        NOT NULL,
+  location   text        NOT NULL,
+  "offset"   bigint      NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (region, repository, digest)
+);
+
 -- Not a projection: the plans of running reconciles and backfills
 -- (store/plans.ts), one row per tag, read a page at a time so that no
 -- Temporal payload grows with the number of tags; dropped when the run ends.

@@ -9,7 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCachePurgeActivities } from '../../activities/cache-purge';
 import { connectRegistries } from '../../activities/region-configs';
-import { RegionRepository } from '../../activities/repository';
+import { StorageRepository } from '../../activities/repository';
 import { RegionStorage } from '../../activities/storage';
 import { parseDigest, parseRepositoryName, parseTag } from '../../domain/reference';
 import { connectStore, localConfig, uniqueRepository } from '../support/ferry';
@@ -36,7 +36,7 @@ describe('a region cache after the pull check', () => {
 
     // The cache holds v1 → old; then the tag moves in storage, with no PURGE.
     await getManifest(cache, repository, 'v1');
-    await new RegionRepository(RegionStorage.connect(westeurope), repository).tag(parseTag('v1'), parseDigest(current.manifestDigest));
+    await new StorageRepository(RegionStorage.connect(westeurope), repository).tag(parseTag('v1'), parseDigest(current.manifestDigest));
     const stale = await getManifest(cache, repository, 'v1');
     expect([stale.cache, stale.digest], 'the cache is stale before the check').toEqual(['HIT', old.manifestDigest]);
     expect((await getManifest(westeurope.registryUrl, repository, 'v1')).digest).toBe(current.manifestDigest);

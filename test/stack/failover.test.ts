@@ -24,8 +24,8 @@ import { dockerReference, getManifest, skopeoCopy } from '../support/registry';
 
 const config = localConfig();
 const toxiproxy = `http://${localTopology().faultProxy.apiAddress}`;
-const far = LOCAL_REGIONS.find((region) => region.name === 'southeastasia')!;
-const farS3 = localTopology().s3Endpoints.find((endpoint) => `http://127.0.0.1:${endpoint.port}` === far.s3.endpoint)!;
+const far = config.regions.find((region) => region.name === 'southeastasia')!;
+const farS3 = localTopology().s3Endpoints.find((endpoint) => `http://127.0.0.1:${endpoint.port}` === far.s3!.endpoint)!;
 /** Ferry's own ways into southeastasia: its storage (the S3 server itself, behind no other proxy), its registry, its cache. */
 const LINKS = [
   { name: 'ferry-far-s3', listen: '127.0.0.1:19002', upstream: `127.0.0.1:${farS3.serverPort}` },
@@ -54,7 +54,7 @@ beforeAll(async () => {
     if (!created.ok) throw new Error(`toxiproxy: creating ${link.name} answered ${created.status}: ${await created.text()}`);
   }
   const regions = LOCAL_REGIONS.map((region) =>
-    region.name === far.name
+    region.name === far.name && 's3' in region
       ? { ...region, s3: { ...region.s3, endpoint: `http://${LINKS[0]!.listen}` }, registryUrl: `http://${LINKS[1]!.listen}`, cachePurgeUrls: [`http://${LINKS[2]!.listen}`] }
       : region,
   );

@@ -11,7 +11,7 @@
 // held after it.
 // Seeded: the seed is printed, FERRY_TEST_SEED=<seed> replays the sequence.
 import { afterAll, describe, expect, it } from 'vitest';
-import { RegionRepository } from '../../activities/repository';
+import { StorageRepository } from '../../activities/repository';
 import { RegionStorage } from '../../activities/storage';
 import { MANIFEST_ACCEPT, parseManifest } from '../../domain/manifest';
 import { parseDigest, parseRepositoryName, parseTag } from '../../domain/reference';
@@ -99,7 +99,7 @@ describe('no dangling tag', () => {
     const next = random(seed);
     const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
     const repository = parseRepositoryName(uniqueRepository('churn'));
-    const repositoryIn = (region: string) => new RegionRepository(RegionStorage.connect(config.regions.find((r) => r.name === region)!), repository);
+    const repositoryIn = (region: string) => new StorageRepository(RegionStorage.connect(config.regions.find((r) => r.name === region)!), repository);
 
     const pools = new Map<string, Pushable[]>();
     for (const tag of TAGS) pools.set(tag, await imagesFor(repository, tag, next));

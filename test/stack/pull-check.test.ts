@@ -8,7 +8,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { createPullCheckActivities } from '../../activities/pull-check';
 import { connectRegistries } from '../../activities/region-configs';
-import { RegionRepository } from '../../activities/repository';
+import { StorageRepository } from '../../activities/repository';
 import { RegionStorage } from '../../activities/storage';
 import { resolveManifestGraph } from '../../domain/manifest';
 import { parseDigest, parseRepositoryName, parseTag, type Digest, type RepositoryName } from '../../domain/reference';
@@ -23,7 +23,7 @@ const storage = RegionStorage.connect(westeurope);
 const pull = createPullCheckActivities({ regions, registries: connectRegistries(regions, 10_000) });
 
 async function graphOf(repository: RepositoryName, digest: string) {
-  const held = new RegionRepository(storage, repository);
+  const held = new StorageRepository(storage, repository);
   return resolveManifestGraph(parseDigest(digest), async (child: Digest) => {
     const read = await held.getManifest(child);
     if (read.found !== 'ok') throw new Error(`${child}: ${read.found}`);
@@ -35,7 +35,7 @@ async function pushed(name: string, tag: string) {
   const repository = parseRepositoryName(uniqueRepository(name));
   const image = await buildImage({ layers: [{ size: 3_000 }, { size: 5_000 }], tag });
   await skopeoCopy(image.reference, dockerReference(westeurope.registryUrl, repository, tag));
-  return { repository, image, graph: await graphOf(repository, image.manifestDigest), held: new RegionRepository(storage, repository) };
+  return { repository, image, graph: await graphOf(repository, image.manifestDigest), held: new StorageRepository(storage, repository) };
 }
 
 const check = (input: Parameters<typeof pull.verifyPull>[0]) => new MockActivityEnvironment().run(pull.verifyPull, input);

@@ -1,7 +1,7 @@
 // RegionRepository's verbs against a real bucket: the keys Distribution reads,
 // written and read back through the layout, on versitygw.
 import { describe, expect, it } from 'vitest';
-import { RegionRepository } from '../../activities/repository';
+import { StorageRepository } from '../../activities/repository';
 import { RegionStorage } from '../../activities/storage';
 import { digestOf } from '../../domain/content-digest';
 import { parseDigest, parseRepositoryName, parseTag, type Digest } from '../../domain/reference';
@@ -9,7 +9,7 @@ import { localConfig, uniqueRepository } from '../support/ferry';
 
 const config = localConfig();
 const storage = RegionStorage.connect(config.regions.find((region) => region.name === 'westeurope')!);
-const freshRepository = () => new RegionRepository(storage, parseRepositoryName(uniqueRepository('verbs')));
+const freshRepository = () => new StorageRepository(storage, parseRepositoryName(uniqueRepository('verbs')));
 
 describe('RegionRepository', () => {
   it('puts a manifest as data then revision link, reads it back verified, and skips data already there', async () => {

@@ -28,7 +28,7 @@ const TEMPORAL_UI = 'http://127.0.0.1:8233';
 const SCREENSHOT = `${repoRoot}.stack/artifacts/temporal-ui-pending-activity.png`;
 const DOWN_REGION = 'southeastasia';
 /** Where southeastasia's activities try to connect: the stopped S3 endpoint B. */
-const downEndpoint = new URL(config.regions.find((region) => region.name === DOWN_REGION)!.s3.endpoint).host;
+const downEndpoint = new URL(config.regions.find((region) => region.name === DOWN_REGION)!.s3!.endpoint).host;
 /** No internet here: without these, Chromium floods refused connections to Google services. */
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 

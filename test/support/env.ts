@@ -21,15 +21,22 @@ export const PLAN_PAGES_PER_RUN = 2;
  * The run's replication rules (config `rules`), on prefixes no other test
  * uses: the sandbox is kept out of southeastasia; release tags of prod go to
  * westeurope only, its other tags everywhere; the far prefix goes to
- * southeastasia only (test/stack/limits.test.ts).
+ * southeastasia only (test/stack/limits.test.ts); the API prefix goes
+ * everywhere; the rest everywhere but the registry-API region.
  */
 export const RULES_SANDBOX = 'it-rules-sandbox';
 export const RULES_PROD = 'it-rules-prod';
 export const RULES_FAR_ONLY = 'it-rules-far';
+/** The only repositories the run replicates into centralus, the registry-API region (test/stack/registry-api-region.test.ts). */
+export const API_REGION = 'centralus';
+export const API_PREFIX = 'it-api';
 export const TEST_RULES = [
-  { repository: `${RULES_SANDBOX}/**`, exclude: ['southeastasia'] },
+  { repository: `${RULES_SANDBOX}/**`, exclude: ['southeastasia', API_REGION] },
   { repository: `${RULES_PROD}/**`, tag: 'v[0-9]+', regions: ['westeurope'] },
   { repository: `${RULES_FAR_ONLY}/**`, regions: ['southeastasia'] },
+  { repository: `${API_PREFIX}/**`, regions: ['eastus', 'westeurope', 'southeastasia', API_REGION] },
+  // Every other test replicates among the three storage regions, as it did before centralus.
+  { repository: '**', exclude: [API_REGION] },
 ];
 
 export function localStackEnv(): Record<string, string> {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { natsConnectOptions } from '../../activities/announce';
-import { ConfigError, loadConfig, LOCAL_REGIONS, receivesFrom, resolveConfig, sharesStorageEndpoint, temporalConnectOptions } from '../../domain/config';
+import { ConfigError, copyMethod, isRegistryApiRegion, loadConfig, LOCAL_REGIONS, receivesFrom, resolveConfig, sharesStorageEndpoint, temporalConnectOptions } from '../../domain/config';
 
 const env = {
   FERRY_S3_A_ACCESS_KEY_ID: 'a',
@@ -17,6 +17,9 @@ const env = {
   FERRY_ADMIN_TOKEN: 'admin-secret',
   FERRY_REGISTRY_SOUTHEASTASIA_USERNAME: 'puller',
   FERRY_REGISTRY_SOUTHEASTASIA_PASSWORD: 'pull-secret',
+  FERRY_INGEST_TOKEN_CENTRALUS: 'ingest-centralus-secret',
+  FERRY_REGISTRY_CENTRALUS_USERNAME: 'replicator',
+  FERRY_REGISTRY_CENTRALUS_PASSWORD: 'replicator-secret',
 };
 
 function problemsOf(input: unknown, environment: Record<string, string> = env, files: Record<string, string> = {}): string[] {
@@ -35,21 +38,39 @@ function problemsOf(input: unknown, environment: Record<string, string> = env, f
 }
 
 describe('configuration', () => {
-  it('defaults to the local three-region stack, with secrets from the environment', () => {
+  it('defaults to the local four-region stack, with secrets from the environment', () => {
     const config = resolveConfig({}, env);
-    expect(config.regions.map((region) => region.name)).toEqual(['eastus', 'westeurope', 'southeastasia']);
-    expect(config.regions[2]!.s3.credentials).toEqual({ accessKeyId: 'b', secretAccessKey: 'b-secret' });
+    expect(config.regions.map((region) => region.name)).toEqual(['eastus', 'westeurope', 'southeastasia', 'centralus']);
+    expect(config.regions[2]!.s3!.credentials).toEqual({ accessKeyId: 'b', secretAccessKey: 'b-secret' });
+    // centralus is reached through its registry's API only: no bucket, and its login.
+    expect([config.regions[3]!.s3, config.regions[3]!.registryCredentials]).toEqual([null, { username: 'replicator', password: 'replicator-secret' }]);
     // Each region's registry has its own ingest token; a reader and an admin token complete the local set.
     expect(config.auth.tokens).toEqual([
       { name: 'ingest-eastus', secret: 'ingest-eastus-secret', scopes: [{ kind: 'ingest', region: 'eastus' }] },
       { name: 'ingest-westeurope', secret: 'ingest-westeurope-secret', scopes: [{ kind: 'ingest', region: 'westeurope' }] },
       { name: 'ingest-southeastasia', secret: 'ingest-southeastasia-secret', scopes: [{ kind: 'ingest', region: 'southeastasia' }] },
+      { name: 'ingest-centralus', secret: 'ingest-centralus-secret', scopes: [{ kind: 'ingest', region: 'centralus' }] },
       { name: 'reader', secret: 'read-secret', scopes: [{ kind: 'read', prefix: '*' }] },
       { name: 'admin', secret: 'admin-secret', scopes: [{ kind: 'admin' }] },
     ]);
     expect(config.temporal.address).toBe('127.0.0.1:7233');
-    // Only southeastasia's registry asks for a login; its credentials come from the variables it names.
-    expect(config.regions.map((region) => region.registryCredentials)).toEqual([null, null, { username: 'puller', password: 'pull-secret' }]);
+    // southeastasia's and centralus's registries ask for a login; its credentials come from the variables it names.
+    expect(config.regions.map((region) => region.registryCredentials)).toEqual([null, null, { username: 'puller', password: 'pull-secret' }, { username: 'replicator', password: 'replicator-secret' }]);
+  });
+
+  it('takes a region with no s3 as a registry-API region: streamed to and from, its login needed wherever it is read', () => {
+    const [eastus, , , centralus] = resolveConfig({}, env).regions;
+    expect([isRegistryApiRegion(centralus!), isRegistryApiRegion(eastus!)]).toEqual([true, false]);
+    expect([copyMethod(eastus!, centralus!), copyMethod(centralus!, eastus!)]).toEqual(['streamed', 'streamed']);
+    // eastus's worker reads centralus (a source) through its registry: centralus's login, and no storage keys for it.
+    const worker = loadConfig({ ...env, FERRY_WORKER_QUEUES: 'ferry-region-eastus' }, 'worker');
+    expect(worker.regions.map((region) => [region.name, region.s3?.credentials !== null && region.s3 !== null, region.registryCredentials?.username ?? null])).toEqual([
+      ['eastus', true, null],
+      ['westeurope', true, null],
+      ['southeastasia', true, null],
+      ['centralus', false, 'replicator'],
+    ]);
+    expect(() => loadConfig({ ...envWithout('FERRY_REGISTRY_CENTRALUS_'), FERRY_WORKER_QUEUES: 'ferry-region-eastus' }, 'worker')).toThrow(/FERRY_REGISTRY_CENTRALUS_USERNAME is not set/);
   });
 
   it('lets eastus and westeurope copy server-side, and southeastasia only by streaming', () => {
@@ -60,7 +81,7 @@ describe('configuration', () => {
 
   it('names the field and the problem of a bad value', () => {
     const regions = structuredClone(LOCAL_REGIONS);
-    regions[1]!.s3.endpoint = 'ftp://nowhere';
+    if ('s3' in regions[1]!) regions[1].s3.endpoint = 'ftp://nowhere';
     regions[2]!.name = 'Bad Name';
     expect(problemsOf({ regions, ingest: { port: 70000 } })).toEqual([
       'regions.1.s3.endpoint: must be an http(s) URL',
@@ -92,7 +113,7 @@ describe('configuration', () => {
       { ...env, CI_TOKEN: 'ci-secret-value' },
       { readFile: () => JSON.stringify([{ name: 'team-b', token: 'team-b-secret-value', scopes: ['read:team-b'] }]) },
     );
-    expect(config.auth.tokens.slice(3)).toEqual([
+    expect(config.auth.tokens.slice(4)).toEqual([
       { name: 'ci', secret: 'ci-secret-value', scopes: [{ kind: 'read', prefix: 'team-a' }, { kind: 'metrics' }] },
       { name: 'team-b', secret: 'team-b-secret-value', scopes: [{ kind: 'read', prefix: 'team-b' }] },
     ]);
@@ -106,7 +127,7 @@ describe('configuration', () => {
     ];
     expect(problemsOf({ auth: { tokens, tokensFile: '/missing.json' } }, { ...env, X_TOKEN: 'x-secret' })).toEqual([
       'auth.tokens.0.scopes.0: "write:all" is not a scope: use ingest:<region>, read:<prefix>, read:*, metrics or admin',
-      'auth.tokens.0.scopes.1: "ingest:mars": ingest needs a configured region (eastus, westeurope, southeastasia)',
+      'auth.tokens.0.scopes.1: "ingest:mars": ingest needs a configured region (eastus, westeurope, southeastasia, centralus)',
       'auth.tokens.0.scopes.2: "read:Team A": read needs a repository prefix (team-a, team-a/app) or *',
       "auth.tokensFile /missing.json: ENOENT: no such file or directory, open '/missing.json'",
       'auth: tokens "x" and "copy" have the same secret; give each its own',
@@ -121,11 +142,11 @@ describe('configuration', () => {
     ]);
     const regions = LOCAL_REGIONS.map(({ ingestTokenEnv: _none, ...region }) => region);
     expect(problemsOf({ regions })).toEqual([
-      'auth: no token may send notifications; give each region an ingestTokenEnv (scopes: ingest:eastus, ingest:westeurope, ingest:southeastasia)',
+      'auth: no token may send notifications; give each region an ingestTokenEnv (scopes: ingest:eastus, ingest:westeurope, ingest:southeastasia, ingest:centralus)',
     ]);
     // The deprecated shared token still works, for every region.
     const shared = resolveConfig({ regions, ingest: { tokenEnv: 'SHARED' } }, { ...env, SHARED: 'shared-secret' });
-    expect(shared.auth.tokens[0]).toEqual({ name: 'ingest-shared', secret: 'shared-secret', scopes: ['eastus', 'westeurope', 'southeastasia'].map((region) => ({ kind: 'ingest', region })) });
+    expect(shared.auth.tokens[0]).toEqual({ name: 'ingest-shared', secret: 'shared-secret', scopes: ['eastus', 'westeurope', 'southeastasia', 'centralus'].map((region) => ({ kind: 'ingest', region })) });
   });
 });
 
@@ -137,25 +158,28 @@ function envWithout(...without: string[]): Record<string, string> {
 describe('least privilege: each process resolves only the secrets it uses', () => {
   it('starts the api with no storage or registry credentials, and resolves none', () => {
     const config = resolveConfig({}, envWithout('FERRY_S3_', 'FERRY_REGISTRY_'), { role: 'api' });
-    expect(config.regions.map((region) => [region.s3.credentials, region.registryCredentials])).toEqual([
+    expect(config.regions.map((region) => [region.s3?.credentials ?? null, region.registryCredentials])).toEqual([
+      [null, null],
       [null, null],
       [null, null],
       [null, null],
     ]);
-    expect(config.auth.tokens.map((token) => token.name)).toEqual(['ingest-eastus', 'ingest-westeurope', 'ingest-southeastasia', 'reader', 'admin']);
+    expect(config.auth.tokens.map((token) => token.name)).toEqual(['ingest-eastus', 'ingest-westeurope', 'ingest-southeastasia', 'ingest-centralus', 'reader', 'admin']);
     // The same environment is not enough for a process that replicates.
     expect(() => resolveConfig({}, envWithout('FERRY_S3_', 'FERRY_REGISTRY_'), { role: 'all' })).toThrow(/FERRY_S3_A_ACCESS_KEY_ID is not set/);
   });
 
   it("gives a region worker its region's and its sources' credentials, and no api token", () => {
     const regions = LOCAL_REGIONS.map((region) => (region.name === 'westeurope' ? { ...region, sources: ['eastus'] } : region));
+    // (centralus, a registry-API region, has no storage: its login is what a worker reading it needs.)
     const worker = { queues: ['ferry-region-westeurope'] };
     // Region B (southeastasia) is neither westeurope nor its source: its keys and login are not needed.
     const config = resolveConfig({ regions, worker }, envWithout('FERRY_S3_B_', 'FERRY_REGISTRY_', 'FERRY_INGEST_', 'FERRY_READ_', 'FERRY_ADMIN_'), { role: 'worker' });
-    expect(config.regions.map((region) => [region.name, region.s3.credentials?.accessKeyId ?? null])).toEqual([
+    expect(config.regions.map((region) => [region.name, region.s3?.credentials?.accessKeyId ?? null])).toEqual([
       ['eastus', 'a'],
       ['westeurope', 'a'],
       ['southeastasia', null],
+      ['centralus', null],
     ]);
     expect(config.auth.tokens).toEqual([]);
     // A worker on the control queue reads every region (reconcile, backfill).
@@ -163,19 +187,21 @@ describe('least privilege: each process resolves only the secrets it uses', () =
       /regions\.2\.s3\.accessKeyIdEnv: environment variable FERRY_S3_B_ACCESS_KEY_ID is not set/,
     );
     // The CLI talks to Temporal, Postgres and the api only.
-    expect(resolveConfig({}, {}, { role: 'cli' }).regions.every((region) => region.s3.credentials === null)).toBe(true);
+    expect(resolveConfig({}, {}, { role: 'cli' }).regions.every((region) => (region.s3?.credentials ?? null) === null)).toBe(true);
   });
 
   it("gives a region worker the logins of its own registries only, and takes its queues from FERRY_WORKER_QUEUES", () => {
     const folder = mkdtempSync(join(tmpdir(), 'ferry-queues-'));
     writeFileSync(join(folder, 'config.json'), '{}');
     // westeurope's worker reads southeastasia's storage (a source) but never logs in to its registry.
-    const config = loadConfig({ ...envWithout('FERRY_REGISTRY_'), FERRY_CONFIG: join(folder, 'config.json'), FERRY_WORKER_QUEUES: 'ferry-region-westeurope' }, 'worker');
+    const config = loadConfig({ ...envWithout('FERRY_REGISTRY_SOUTHEASTASIA_'), FERRY_CONFIG: join(folder, 'config.json'), FERRY_WORKER_QUEUES: 'ferry-region-westeurope' }, 'worker');
     expect(config.worker.queues).toEqual(['ferry-region-westeurope']);
-    expect(config.regions.map((region) => [region.name, region.s3.credentials !== null, region.registryCredentials])).toEqual([
+    expect(config.regions.map((region) => [region.name, region.s3 !== null && region.s3.credentials !== null, region.registryCredentials?.username ?? null])).toEqual([
       ['eastus', true, null],
       ['westeurope', true, null],
       ['southeastasia', true, null],
+      // centralus is a source reached through its registry only: its login is the way in.
+      ['centralus', false, 'replicator'],
     ]);
     expect(() => loadConfig({ ...envWithout('FERRY_REGISTRY_'), FERRY_WORKER_QUEUES: 'ferry-region-southeastasia' }, 'worker')).toThrow(/FERRY_REGISTRY_SOUTHEASTASIA_USERNAME is not set/);
   });
@@ -200,8 +226,13 @@ describe('least privilege: each process resolves only the secrets it uses', () =
   it('replicates a push only into the regions that take its source, and checks the names', () => {
     const regions = LOCAL_REGIONS.map((region) => (region.name === 'westeurope' ? { ...region, sources: ['eastus'] } : region));
     const config = resolveConfig({ regions }, env);
-    expect(config.regions.map((region) => region.sources)).toEqual([['westeurope', 'southeastasia'], ['eastus'], ['eastus', 'westeurope']]);
-    expect(['eastus', 'westeurope', 'southeastasia'].filter((target) => receivesFrom(config, target, 'southeastasia'))).toEqual(['eastus']);
+    expect(config.regions.map((region) => region.sources)).toEqual([
+      ['westeurope', 'southeastasia', 'centralus'],
+      ['eastus'],
+      ['eastus', 'westeurope', 'centralus'],
+      ['eastus', 'westeurope', 'southeastasia'],
+    ]);
+    expect(['eastus', 'westeurope', 'southeastasia', 'centralus'].filter((target) => receivesFrom(config, target, 'southeastasia'))).toEqual(['eastus', 'centralus']);
     expect(receivesFrom(config, 'westeurope', 'eastus')).toBe(true);
     const bad = LOCAL_REGIONS.map((region) => (region.name === 'eastus' ? { ...region, sources: ['eastus', 'mars'] } : region));
     expect(problemsOf({ regions: bad })).toEqual(['regions.0.sources.0: "eastus" is not another configured region', 'regions.0.sources.1: "mars" is not another configured region']);

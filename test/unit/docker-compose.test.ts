@@ -6,18 +6,23 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configSchema, LOCAL_REGIONS, resolveConfig } from '../../domain/config';
 import { searchAttributeFlags } from '../../domain/workflow-contract';
-import { localTopology } from '../../stack/topology';
+import { tokenAuthEnv } from '../../stack/components';
+import { stackBucketsFromEnv } from '../../stack/create-buckets';
+import { localTopology, tokenServers } from '../../stack/topology';
 import { localEnv } from '../../support/local-env';
 
 interface ComposeService {
   ports?: string[];
   environment?: Record<string, string>;
   command?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }> | string[];
 }
 
 interface ComposeFile {
   services: Record<string, ComposeService>;
   configs: Record<string, { content: string }>;
+  volumes: Record<string, unknown>;
 }
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
@@ -59,6 +64,7 @@ describe('docker-compose.yml', () => {
       'ferry-api': defaults.ingest.port,
     };
     for (const { name, port } of localTopology().s3Endpoints) expected[name] = port;
+    for (const { server } of tokenServers(localTopology())) expected[server.name] = server.port;
     for (const region of LOCAL_REGIONS) {
       expected[`registry-${region.name}`] = portOf(region.registryUrl);
       expected[`varnish-${region.name}`] = portOf(region.cachePurgeUrls[0]!);
@@ -72,31 +78,87 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives Ferry the local regions, buckets and credential variables, reached by service name', () => {
-    const shape = (regions: readonly { name: string; s3: { bucket: string; accessKeyIdEnv: string; secretAccessKeyEnv: string } }[]) =>
-      regions.map(({ name, s3 }) => ({ name, bucket: s3.bucket, keys: [s3.accessKeyIdEnv, s3.secretAccessKeyEnv] }));
-    expect(shape(composeConfig.regions)).toEqual(shape(LOCAL_REGIONS));
+    type Storage = { bucket: string; accessKeyIdEnv: string; secretAccessKeyEnv: string } | null | undefined;
+    const shape = (regions: readonly { name: string; s3?: Storage; registryAuth?: { usernameEnv: string; passwordEnv: string } }[]) =>
+      regions.map(({ name, s3, registryAuth }) => ({
+        name,
+        bucket: s3?.bucket ?? null,
+        keys: s3 ? [s3.accessKeyIdEnv, s3.secretAccessKeyEnv] : null,
+        login: registryAuth ? [registryAuth.usernameEnv, registryAuth.passwordEnv] : null,
+      }));
+    // The login of centralus (a registry-API region) is declared; southeastasia's registry asks for none under compose.
+    const southeastasia = (regions: ReturnType<typeof shape>) => regions.map((region) => (region.name === 'southeastasia' ? { ...region, login: null } : region));
+    expect(shape(composeConfig.regions)).toEqual(southeastasia(shape(LOCAL_REGIONS)));
     const { regions } = localTopology();
     for (const region of composeConfig.regions) {
       const local = regions.find(({ name }) => name === region.name)!;
-      expect(region.s3.endpoint).toBe(`http://${local.s3.name}:9000`);
+      if (local.storageKnownToFerry) expect(region.s3?.endpoint).toBe(`http://${local.s3.name}:9000`);
+      else expect(region.s3, `${region.name} is a registry-API region`).toBeNull();
       expect(region.registryUrl).toBe(`http://registry-${region.name}:5000`);
       expect(region.cachePurgeUrls).toEqual([`http://varnish-${region.name}:6081`]);
     }
   });
 
-  it("makes each registry serve its region's bucket and notify the api at its region's path", () => {
+  it("makes each registry serve its region's bucket (a registry-API region's: the stack's own) and notify the api at its region's path", () => {
+    const { regions } = localTopology();
     for (const region of composeConfig.regions) {
       const env = environment(`registry-${region.name}`);
-      expect(env.REGISTRY_STORAGE_S3_REGIONENDPOINT).toBe(region.s3.endpoint);
-      expect(env.REGISTRY_STORAGE_S3_BUCKET).toBe(region.s3.bucket);
-      expect(env.REGISTRY_STORAGE_S3_ACCESSKEY).toMatch(new RegExp(`^\\$\\{${region.s3.accessKeyIdEnv}:`));
-      expect(env.REGISTRY_STORAGE_S3_SECRETKEY).toMatch(new RegExp(`^\\$\\{${region.s3.secretAccessKeyEnv}:`));
+      // Where the registry stores: Ferry's bucket, or for a registry-API region the one only the stack knows (stack/topology.ts).
+      const local = regions.find(({ name }) => name === region.name)!;
+      const storage = region.s3 ?? { endpoint: `http://${local.s3.name}:9000`, bucket: local.bucket, accessKeyIdEnv: local.s3.accessKeyIdEnv, secretAccessKeyEnv: local.s3.secretAccessKeyEnv };
+      expect(storage.bucket).toBe(local.bucket);
+      expect(env.REGISTRY_STORAGE_S3_REGIONENDPOINT).toBe(storage.endpoint);
+      expect(env.REGISTRY_STORAGE_S3_BUCKET).toBe(storage.bucket);
+      expect(env.REGISTRY_STORAGE_S3_ACCESSKEY).toMatch(new RegExp(`^\\$\\{${storage.accessKeyIdEnv}:`));
+      expect(env.REGISTRY_STORAGE_S3_SECRETKEY).toMatch(new RegExp(`^\\$\\{${storage.secretAccessKeyEnv}:`));
       expect(env.REGISTRY_NOTIFICATIONS_ENDPOINTS_0_URL).toBe(
         `http://ferry-api:${defaults.ingest.port}/v1/notifications/distribution/${region.name}`,
       );
       // Each registry sends its own region's ingest token, the one Ferry's config names for that region.
       expect(region.ingestTokenEnv).toBe(LOCAL_REGIONS.find(({ name }) => name === region.name)!.ingestTokenEnv);
       expect(env.REGISTRY_NOTIFICATIONS_ENDPOINTS_0_HEADERS).toMatch(new RegExp(`^\\{Authorization: \\[Bearer \\$\\{${region.ingestTokenEnv}:`));
+    }
+  });
+
+  it("creates the registry-API regions' buckets, which Ferry's config does not name, on their S3 endpoints", () => {
+    const expected = localTopology()
+      .regions.filter((region) => !region.storageKnownToFerry)
+      .map((region) => ({ endpoint: `http://${region.s3.name}:9000`, bucket: region.bucket, accessKeyIdEnv: region.s3.accessKeyIdEnv, secretAccessKeyEnv: region.s3.secretAccessKeyEnv }));
+    expect(expected.map((bucket) => bucket.bucket)).toEqual(['region-centralus']);
+    expect(stackBucketsFromEnv(environment('create-buckets'))).toEqual(expected);
+    expect(service('create-buckets').command).toEqual(['npx', 'tsx', 'stack/create-buckets.ts']);
+  });
+
+  it("runs each token-login region's token server, and makes its registry take that server's tokens", () => {
+    const servers = tokenServers(localTopology());
+    expect(servers.map(({ region }) => region.name)).toEqual(['centralus']);
+    for (const { region, server } of servers) {
+      if (region.login?.kind !== 'token') throw new Error('unreachable');
+      const token = service(server.name);
+      expect(token.command).toEqual(['npx', 'tsx', 'stack/token-server.ts']);
+      const env = environment(server.name);
+      expect(env).toEqual({
+        TOKEN_SERVER_ADDR: `0.0.0.0:${server.port}`,
+        TOKEN_SERVER_KEY_DIR: '/keys',
+        TOKEN_SERVER_ISSUER: server.issuer,
+        TOKEN_SERVER_SERVICE: server.service,
+        TOKEN_SERVER_USERNAME: `\${${region.login.usernameEnv}:?pass --env-file stack/local.env}`,
+        TOKEN_SERVER_PASSWORD: `\${${region.login.passwordEnv}:?pass --env-file stack/local.env}`,
+      });
+      // The key volume: written by the token server, read by the registry (its JWKS).
+      const keys = (token.volumes ?? []).find((volume) => volume.endsWith(':/keys'))!.split(':')[0]!;
+      expect(Object.keys(compose.volumes)).toContain(keys);
+      const registryName = `registry-${region.name}`;
+      expect(service(registryName).volumes).toContain(`${keys}:/keys:ro`);
+      // The realm is the token server on the compose network, where Ferry's workers reach it.
+      const registryEnv = environment(registryName);
+      const auth = tokenAuthEnv(server, '/keys/jwks.json', `http://${server.name}:${server.port}/token`);
+      expect(Object.fromEntries(Object.entries(registryEnv).filter(([variable]) => variable.startsWith('REGISTRY_AUTH_')))).toEqual(auth);
+      expect((service(registryName).depends_on as Record<string, { condition: string }>)[server.name]).toEqual({ condition: 'service_healthy' });
+    }
+    // Every other registry asks for no token.
+    for (const region of LOCAL_REGIONS.filter((candidate) => !servers.some(({ region: tokenRegion }) => tokenRegion.name === candidate.name))) {
+      expect(Object.keys(environment(`registry-${region.name}`)).filter((variable) => variable.startsWith('REGISTRY_AUTH_')), region.name).toEqual([]);
     }
   });
 
@@ -121,7 +183,7 @@ describe('docker-compose.yml', () => {
     const config = JSON.parse(compose.configs['ferry-config']!.content);
     const api = given('ferry-api');
     expect(Object.keys(api).filter((variable) => /^FERRY_(S3|REGISTRY)_/.test(variable))).toEqual([]);
-    expect(resolveConfig(config, api, { role: 'api' }).auth.tokens.map((token) => token.name)).toEqual(['ingest-eastus', 'ingest-westeurope', 'ingest-southeastasia', 'reader', 'admin']);
+    expect(resolveConfig(config, api, { role: 'api' }).auth.tokens.map((token) => token.name)).toEqual([...LOCAL_REGIONS.map((region) => `ingest-${region.name}`), 'reader', 'admin']);
 
     const workers = ['control', ...LOCAL_REGIONS.map((region) => region.name)];
     for (const worker of workers) {
@@ -131,8 +193,15 @@ describe('docker-compose.yml', () => {
       const queues = env.FERRY_WORKER_QUEUES!.split(',');
       expect(queues, worker).toEqual([worker === 'control' ? 'ferry-control' : `ferry-region-${worker}`]);
       const resolved = resolveConfig({ ...config, worker: { ...config.worker, queues } }, env, { role: 'worker' });
-      // Every region is a source of every other here, so each worker reads every region's storage.
-      expect(resolved.regions.every((region) => region.s3.credentials !== null), worker).toBe(true);
+      // Every region is a source of every other here, so each worker reads every region's storage, and
+      // logs in at each registry-API region's registry (its only way in).
+      expect(resolved.regions.filter((region) => region.s3 !== null).every((region) => region.s3!.credentials !== null), worker).toBe(true);
+      const apiRegions = resolved.regions.filter((region) => region.s3 === null);
+      expect(apiRegions.map((region) => region.name)).toEqual(['centralus']);
+      for (const region of apiRegions) {
+        const auth = LOCAL_REGIONS.find(({ name }) => name === region.name)!.registryAuth!;
+        expect(region.registryCredentials, `${worker} at ${region.name}`).toEqual({ username: local[auth.usernameEnv], password: local[auth.passwordEnv] });
+      }
       expect(resolved.nats.token).toBe(local.FERRY_NATS_TOKEN);
       expect(decodeURIComponent(new URL(resolved.postgresUrl).password)).toBe(local.FERRY_POSTGRES_PASSWORD);
     }

@@ -50,6 +50,8 @@ describe('replication rules', () => {
       FERRY_S3_B_SECRET_ACCESS_KEY: 'b',
       FERRY_REGISTRY_SOUTHEASTASIA_USERNAME: 'u',
       FERRY_REGISTRY_SOUTHEASTASIA_PASSWORD: 'p',
+      FERRY_REGISTRY_CENTRALUS_USERNAME: 'u',
+      FERRY_REGISTRY_CENTRALUS_PASSWORD: 'p',
     };
     try {
       resolveConfig({ rules: [{ repository: 'ok/**', exclude: ['mars'] }, { repository: 'x', tag: '[', regions: ['eastus'] }] }, env, { role: 'worker' });
