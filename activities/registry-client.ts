@@ -9,7 +9,7 @@
 // a workflow history.
 import { ApplicationFailure } from '@temporalio/common';
 import type { RegistryCredentials } from '../domain/config';
-import { parseAuthChallenge, repositoryScopes, type AuthChallenge, type RegistryAccess } from '../domain/registry-api';
+import { FERRY_USER_AGENT, parseAuthChallenge, repositoryScopes, type AuthChallenge, type RegistryAccess } from '../domain/registry-api';
 
 /** A token whose answer names no lifetime lives this long (the Docker token spec's default). */
 const DEFAULT_TOKEN_SECONDS = 60;
@@ -71,7 +71,8 @@ export class RegistryClient {
       try {
         return await fetch(url, {
           method: request.method ?? 'GET',
-          headers: { ...request.headers, ...(authorization === null ? {} : { Authorization: authorization }) },
+          // Ferry's own User-Agent: the registry's notification of this change says it is Ferry's (an echo, not replicated back).
+          headers: { 'User-Agent': FERRY_USER_AGENT, ...request.headers, ...(authorization === null ? {} : { Authorization: authorization }) },
           ...(request.body === undefined ? {} : { body: request.body }),
           signal: AbortSignal.any([request.signal, timer === null ? AbortSignal.timeout(this.timeoutMs) : answered.signal]),
         });
@@ -106,7 +107,7 @@ export class RegistryClient {
     const tokenUrl = new URL(challenge.realm);
     if (challenge.service !== null) tokenUrl.searchParams.set('service', challenge.service);
     for (const scope of new Set([...scopes, ...(challenge.scope === null ? [] : challenge.scope.split(' '))])) tokenUrl.searchParams.append('scope', scope);
-    const answer = await fetch(tokenUrl, { headers: { Authorization: basic }, signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) });
+    const answer = await fetch(tokenUrl, { headers: { Authorization: basic, 'User-Agent': FERRY_USER_AGENT }, signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) });
     const body = (await answer.json().catch(() => null)) as { token?: unknown; access_token?: unknown; expires_in?: unknown } | null;
     const token = body?.token ?? body?.access_token;
     if (answer.status !== 200 || typeof token !== 'string' || token === '') {

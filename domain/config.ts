@@ -1,7 +1,7 @@
 // Ferry's settings, declared once. Everything else receives a ResolvedConfig
 // and never reads process.env itself.
 //
-// Sources, in order: schema defaults (the local three-region stack), then the
+// Sources, in order: schema defaults (the local four-region stack), then the
 // JSON file named by FERRY_CONFIG (if set). Secrets are never in the file: a
 // region names the environment variables that hold its S3 credentials and its
 // registry's ingest token, and `auth.tokens` the variables of the api's other

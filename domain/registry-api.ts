@@ -36,6 +36,19 @@ export function parseAuthChallenge(header: string | null): AuthChallenge | null 
   return null;
 }
 
+/**
+ * The User-Agent of every request Ferry makes to a registry. Distribution and
+ * ACR report it in the notification of the change (`request.useragent`): a
+ * push or delete Ferry made itself in a registry-API region is told from a
+ * user's by it, and not replicated back (domain/notifications/fields.ts).
+ */
+export const FERRY_USER_AGENT = 'ferry-replicator/1';
+
+/** Whether a notification's `request.useragent` is Ferry's own: the change is Ferry's write, an echo. */
+export function isFerryUserAgent(userAgent: unknown): boolean {
+  return typeof userAgent === 'string' && userAgent.split(' ')[0] === FERRY_USER_AGENT;
+}
+
 /** The pull scope of a repository, asked for when a challenge names none. */
 export function pullScope(repository: RepositoryName | string): string {
   return `repository:${repository}:pull`;

@@ -5,7 +5,7 @@
 // acknowledged as ignored, so a registry never records a failed delivery for
 // an event Ferry has nothing to do for.
 import { NotificationError, type IgnoredEvent, type RegistryEvent } from './event';
-import { deleteFromTarget, isObject, manifestPush, objectField, requiredEventId, requiredString, type Fields } from './fields';
+import { deleteFromTarget, ferryEcho, isObject, manifestPush, objectField, requiredEventId, requiredString, type Fields } from './fields';
 
 export function parseAcrWebhook(body: unknown): RegistryEvent[] {
   if (!isObject(body)) throw new NotificationError('MALFORMED_ENVELOPE', 'the webhook body is not a JSON object');
@@ -13,9 +13,9 @@ export function parseAcrWebhook(body: unknown): RegistryEvent[] {
   const action = requiredString(event, 'action');
   switch (action) {
     case 'push':
-      return [manifestPush(event, requiredEventId(event, 'id'), objectField(event, 'target'))];
+      return [ferryEcho(event, requiredEventId(event, 'id')) ?? manifestPush(event, requiredEventId(event, 'id'), objectField(event, 'target'))];
     case 'delete':
-      return [parseDelete(event)];
+      return [ferryEcho(event, requiredEventId(event, 'id')) ?? parseDelete(event)];
     // `ping` is the test event that the portal's "Ping" button and
     // `az acr webhook ping` send to check that the endpoint answers; it names
     // no artifact, and a 2xx is what makes the ping show as delivered.

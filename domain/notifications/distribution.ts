@@ -5,7 +5,7 @@
 // acknowledged as ignored, because a rejected event blocks the registry's
 // queue forever (§2.5).
 import { NotificationError, readEvent, type IngestedEvent, type RegistryEvent } from './event';
-import { deleteFromTarget, isObject, manifestPush, objectField, requiredEventId, requiredString, type Fields } from './fields';
+import { deleteFromTarget, ferryEcho, isObject, manifestPush, objectField, requiredEventId, requiredString, type Fields } from './fields';
 
 /** What Distribution puts in `target.mediaType` for every blob event. */
 const BLOB_MEDIA_TYPE = 'application/octet-stream';
@@ -39,9 +39,9 @@ function parseEvent(value: unknown, index: number): RegistryEvent {
   const action = requiredString(event, 'action');
   switch (action) {
     case 'push':
-      return parsePush(event, eventId);
+      return ferryEcho(event, eventId) ?? parsePush(event, eventId);
     case 'delete':
-      return parseDelete(event, eventId);
+      return ferryEcho(event, eventId) ?? parseDelete(event, eventId);
     case 'pull':
       return { kind: 'ignored', eventId, reason: 'pull: a read changes nothing to replicate' };
     case 'mount':

@@ -6,7 +6,8 @@
 // No Node built-ins: workflow code imports domain/.
 import { isManifestMediaType } from '../manifest';
 import { InvalidReferenceError, parseDigest, parseRepositoryName, parseTag, type RepositoryName } from '../reference';
-import { isEventId, MAX_EVENT_ID_LENGTH, NotificationError, type RegistryEvent } from './event';
+import { FERRY_USER_AGENT, isFerryUserAgent } from '../registry-api';
+import { isEventId, MAX_EVENT_ID_LENGTH, NotificationError, type IgnoredEvent, type RegistryEvent } from './event';
 
 // RFC 3339 as Go, ACR and Harbor write it (fractional seconds or none, `Z` or
 // a numeric offset). Date.parse alone would also accept strings such as "1"
@@ -68,6 +69,18 @@ export function deleteFromTarget(
     return { kind: 'delete-tag', eventId, repository, tag: reference(parseTag, target, 'tag'), occurredAt };
   }
   return namesNeither(repository);
+}
+
+/**
+ * A change Ferry itself made through a registry's API (a replication into a
+ * registry-API region), as its `request.useragent` says: acknowledged and not
+ * replicated, or every write into such a region would echo back out of it.
+ * Null when the event is someone else's.
+ */
+export function ferryEcho(event: Fields, eventId: string | null): IgnoredEvent | null {
+  const request = event.value.request;
+  if (!isObject(request) || !isFerryUserAgent(request.useragent)) return null;
+  return { kind: 'ignored', eventId, reason: `${String(event.value.action)} by Ferry itself (User-Agent ${FERRY_USER_AGENT}): its own replication, not a change to replicate` };
 }
 
 export function objectField(fields: Fields, name: string): Fields {

@@ -9,7 +9,7 @@ import type { ReplicationObservedData } from '../../store/events';
 import type { EventStore } from '../../store/event-store';
 import { backfillProgressQuery } from '../../workflows/backfill';
 import { localStackEnv, repoRoot } from '../support/env';
-import { connectStore, ferryCli, localConfig, uniqueRepository } from '../support/ferry';
+import { connectStore, ferryCli, localConfig, storageRegions, uniqueRepository } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
 import { skopeoPull } from '../support/registry';
 import { writeImageBehindRegistry } from '../support/source-writer';
@@ -17,7 +17,7 @@ import { temporalConnectOptions } from '../../domain/config';
 
 const config = localConfig();
 const registryHost = (name: string) => new URL(config.regions.find((region) => region.name === name)!.registryUrl).host;
-const ALL = config.regions.map((region) => region.name);
+const ALL = storageRegions(config).map((region) => region.name);
 
 let store: EventStore;
 let connection: Connection;

@@ -17,7 +17,7 @@ import { parseRepositoryName } from '../../domain/reference';
 import type { EventStore } from '../../store/event-store';
 import { localTopology } from '../../stack/topology';
 import { localStackEnv, repoRoot } from '../support/env';
-import { connectStore, localConfig, uniqueRepository } from '../support/ferry';
+import { connectStore, localConfig, storageRegions, uniqueRepository } from '../support/ferry';
 import { buildImage, seededLayer, type OciImage } from '../support/oci-image';
 import { restartWorkerWith, waitUntil } from '../support/processes';
 import { dockerReference, getManifest, skopeoCopy } from '../support/registry';
@@ -73,7 +73,7 @@ const push = (image: OciImage, region: string, repository: string, tag: string) 
 
 /** Every region's digest for `tag`, as its registry serves it (null: none). */
 async function tagEverywhere(repository: string, tag: string): Promise<Record<string, string | null>> {
-  const answers = await Promise.all(config.regions.map(async (region) => [region.name, (await getManifest(region.registryUrl, repository, tag, 'HEAD')).digest] as const));
+  const answers = await Promise.all(storageRegions(config).map(async (region) => [region.name, (await getManifest(region.registryUrl, repository, tag, 'HEAD')).digest] as const));
   return Object.fromEntries(answers.map(([region, digest]) => [region, digest ?? null]));
 }
 

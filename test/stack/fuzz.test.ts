@@ -13,13 +13,13 @@ import { parseDigest, parseRepositoryName, parseTag } from '../../domain/referen
 import type { EventStore } from '../../store/event-store';
 import { forEachLimited } from '../../support/concurrency';
 import { SCOPED_PREFIX, SCOPED_TOKEN } from '../support/env';
-import { bearer, connectStore, localConfig, tokenOf, uniqueRepository } from '../support/ferry';
+import { bearer, connectStore, localConfig, storageRegions, tokenOf, uniqueRepository } from '../support/ferry';
 import { hostileJson, hostileText, percentEncode, Random, randomDigest, randomNameComponent, randomTag, RAW_ESCAPES, wellFormed } from '../support/fuzz';
 import { setPath } from '../support/notification-contract';
 
 const config = localConfig();
 const api = `http://${config.ingest.host}:${config.ingest.port}`;
-const REGIONS = config.regions.map((region) => region.name);
+const REGIONS = storageRegions(config).map((region) => region.name);
 const MAX_BODY_BYTES = config.ingest.maxBodyBytes;
 /** Generated requests across all routes, beside the refused batch and the accepted few. */
 const RANDOM_CASES = 240;

@@ -9,14 +9,14 @@ import { RegionStorage } from '../../activities/storage';
 import { parseDigest, parseRepositoryName, type Digest } from '../../domain/reference';
 import { outcomeFilter, regionMessageFilter, type OutcomeMessage, type RegionMessage } from '../../domain/subjects';
 import { FailureType } from '../../domain/workflow-contract';
-import { localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { localConfig, MessageCollector, storageRegions, uniqueRepository } from '../support/ferry';
 import { buildImage } from '../support/oci-image';
 import { getManifest, skopeoCopy, skopeoPull } from '../support/registry';
 import { notify, pushNotification, writeImageBehindRegistry, type Damage } from '../support/source-writer';
 import { temporalConnectOptions } from '../../domain/config';
 
 const config = localConfig();
-const targets = config.regions.filter((region) => region.name !== 'eastus');
+const targets = storageRegions(config).filter((region) => region.name !== 'eastus');
 const collectors: MessageCollector<never>[] = [];
 let connection: Connection;
 let temporal: Client;

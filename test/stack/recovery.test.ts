@@ -13,7 +13,7 @@ import { parseDigest, parseRepositoryName, parseTag } from '../../domain/referen
 import { RegionStorage } from '../../activities/storage';
 import type { EventStore } from '../../store/event-store';
 import { outcomeFilter, type OutcomeMessage } from '../../domain/subjects';
-import { bearer, connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { bearer, connectStore, localConfig, MessageCollector, storageRegions, uniqueRepository } from '../support/ferry';
 import { buildImage, seededLayer, type OciImage } from '../support/oci-image';
 import { localStackEnv, repoRoot, TEST_DATABASE } from '../support/env';
 import { restartWorkerWith, waitUntil } from '../support/processes';
@@ -22,7 +22,7 @@ import { dockerReference, getManifest, skopeoCopy, skopeoPull } from '../support
 const run = promisify(execFile);
 const config = localConfig();
 const api = `http://${config.ingest.host}:${config.ingest.port}`;
-const regions = Object.fromEntries(config.regions.map((region) => [region.name, region]));
+const regions = Object.fromEntries(storageRegions(config).map((region) => [region.name, region]));
 let store: EventStore;
 let restoreWorker: () => Promise<void>;
 
@@ -41,11 +41,11 @@ const push = (image: OciImage, region: string, repository: string, tag: string) 
 
 /** The digest each region's registry serves for `tag` (null: none). */
 async function tagEverywhere(repository: string, tag: string): Promise<Record<string, string | null>> {
-  const answers = await Promise.all(config.regions.map(async (region) => [region.name, (await getManifest(region.registryUrl, repository, tag, 'HEAD')).digest] as const));
+  const answers = await Promise.all(storageRegions(config).map(async (region) => [region.name, (await getManifest(region.registryUrl, repository, tag, 'HEAD')).digest] as const));
   return Object.fromEntries(answers.map(([region, digest]) => [region, digest ?? null]));
 }
 
-const everywhere = (digest: string) => Object.fromEntries(config.regions.map((region) => [region.name, digest]));
+const everywhere = (digest: string) => Object.fromEntries(storageRegions(config).map((region) => [region.name, digest]));
 
 /** Drops Ferry's database with every connection to it, and creates it empty: the control plane's state is gone. */
 async function loseTheDatabase(): Promise<void> {

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RegionStorage } from '../../activities/storage';
 import { parseDigest, parseRepositoryName, parseTag } from '../../domain/reference';
 import type { EventStore } from '../../store/event-store';
-import { connectStore, localConfig, uniqueRepository } from '../support/ferry';
+import { connectStore, localConfig, storageRegions, uniqueRepository } from '../support/ferry';
 import { buildArtifact, buildCosignSignature, buildImage, buildReferrersIndex, type OciImage } from '../support/oci-image';
 import { waitUntil } from '../support/processes';
 import { dockerReference, getManifest, pushWithApi, registryFetch, skopeoCopy } from '../support/registry';
@@ -32,7 +32,7 @@ async function listed(base: string, repository: string, tag: string): Promise<{ 
 /** Waits until every region's referrers tag lists exactly `expected`; returns the digest each holds. */
 async function untilEveryRegionLists(repository: string, tag: string, expected: string[]): Promise<Record<string, string>> {
   const holds: Record<string, string> = {};
-  for (const { name, registryUrl } of config.regions) {
+  for (const { name, registryUrl } of storageRegions(config)) {
     await waitUntil(`${name} listing ${expected.length} signature(s)`, async () => {
       const found = await listed(registryUrl, repository, tag);
       if (found === null || found.referrers.join() !== [...expected].sort().join()) return false;
@@ -132,12 +132,12 @@ describe('signatures attached to one image in two regions', () => {
     expect((await getManifest(region('westeurope').registryUrl, repository, removed.manifestDigest, 'HEAD')).status, 'the removed referrer still in westeurope then').toBe(200);
     const holds = await untilEveryRegionLists(repository, both.tag, [kept.manifestDigest]);
     expect(new Set(Object.values(holds)).size, `one digest everywhere: ${JSON.stringify(holds)}`).toBe(1);
-    for (const { name, registryUrl } of config.regions) {
+    for (const { name, registryUrl } of storageRegions(config)) {
       await waitUntil(`the removed referrer gone from ${name}`, async () => (await getManifest(registryUrl, repository, removed.manifestDigest, 'HEAD')).status === 404, 60_000);
     }
     // Nothing brings it back: every replication of the repository done, the listings and manifests as they were.
     await waitUntil('every replication done', async () => (await store.pool.query(`SELECT 1 FROM replications WHERE repository = $1 AND outcome = 'pending'`, [repository])).rowCount === 0, 60_000);
-    for (const { name, registryUrl } of config.regions) {
+    for (const { name, registryUrl } of storageRegions(config)) {
       expect((await listed(registryUrl, repository, both.tag))?.referrers, name).toEqual([kept.manifestDigest]);
       expect((await getManifest(registryUrl, repository, removed.manifestDigest, 'HEAD')).status, name).toBe(404);
     }
@@ -156,7 +156,7 @@ describe('cosign signatures made in two regions', () => {
     const signatureOf = (layer: { annotations: Record<string, string> }) => Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64').toString();
     const both = ['signature by eastus', 'signature by westeurope'];
     const holds: Record<string, string> = {};
-    for (const { name, registryUrl } of config.regions) {
+    for (const { name, registryUrl } of storageRegions(config)) {
       await waitUntil(`${name}'s .sig holding both signatures`, async () => {
         const manifest = await getManifest(registryUrl, repository, east.tag);
         if (manifest.status !== 200) return false;

@@ -80,6 +80,11 @@ describe('a region reached through its registry API only', () => {
     expect(await skopeoPull(dockerReference(registry(API_REGION), second, 'v1'))).toBe(sibling.manifestDigest);
     // The base crossed into centralus once; the second repository mounted it from the first.
     expect(await copiesIntoApiRegion(image.layers[0]!.digest)).toEqual(['streamed', 'mounted']);
+    // centralus's registry notified Ferry of Ferry's own writes there (sent at once; given a second to land):
+    // acknowledged, never replicated back out.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const { rows } = await store.pool.query(`SELECT id FROM replications WHERE repository = ANY($1) AND source_region = $2`, [[first, second], API_REGION]);
+    expect(rows, 'no echo').toEqual([]);
   });
 
   it('receives a multi-arch index from eastus: children first, then the index under its tag', async () => {

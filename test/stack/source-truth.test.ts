@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRepositoryName, type RepositoryName } from '../../domain/reference';
 import type { OutcomeMessage } from '../../domain/subjects';
 import type { EventStore } from '../../store/event-store';
-import { connectStore, connectTemporal, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { connectStore, connectTemporal, localConfig, MessageCollector, storageRegions, uniqueRepository } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
 import { waitUntil } from '../support/processes';
 import { getManifest, skopeoCopy } from '../support/registry';
@@ -53,7 +53,7 @@ async function outcomes(repository: RepositoryName): Promise<MessageCollector<Ou
 }
 
 async function expectServedEverywhere(repository: string, tag: string, image: OciImage): Promise<void> {
-  for (const region of config.regions) {
+  for (const region of storageRegions(config)) {
     const manifest = await getManifest(region.registryUrl, repository, tag);
     expect(manifest.status, `${region.name} serves ${repository}:${tag}`).toBe(200);
     expect(manifest.digest, `${region.name} serves the source's image`).toBe(image.manifestDigest);
@@ -124,7 +124,7 @@ describe('the source storage decides', () => {
     const [, deleted] = await finished.waitFor(2, TIMEOUT);
     expect(deleted!.body.replicationId).toBe(late);
     await expectServedEverywhere(repository, 'r', image);
-    for (const region of config.regions) {
+    for (const region of storageRegions(config)) {
       expect((await getManifest(region.registryUrl, repository, image.manifestDigest)).status, `${region.name} keeps the manifest`).toBe(200);
     }
   });

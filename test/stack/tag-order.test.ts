@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRepositoryName, type RepositoryName } from '../../domain/reference';
 import type { OutcomeMessage } from '../../domain/subjects';
 import type { EventStore } from '../../store/event-store';
-import { connectStore, localConfig, MessageCollector, uniqueRepository } from '../support/ferry';
+import { connectStore, localConfig, MessageCollector, storageRegions, uniqueRepository } from '../support/ferry';
 import { buildImage, type OciImage } from '../support/oci-image';
 import { getManifest, skopeoCopy } from '../support/registry';
 import { notify, pushNotification, writeImageBehindRegistry } from '../support/source-writer';
@@ -52,7 +52,7 @@ async function outcomes(repository: RepositoryName): Promise<MessageCollector<Ou
 }
 
 async function expectConverged(repository: RepositoryName, tag: string, newest: OciImage): Promise<void> {
-  for (const region of config.regions) {
+  for (const region of storageRegions(config)) {
     const manifest = await getManifest(region.registryUrl, repository, tag);
     expect(manifest.digest, `${region.name} serves the newest push`).toBe(newest.manifestDigest);
   }
@@ -60,7 +60,7 @@ async function expectConverged(repository: RepositoryName, tag: string, newest: 
     `SELECT region, digest FROM region_tags WHERE repository = $1 AND tag = $2 ORDER BY region`,
     [repository, tag],
   );
-  expect(rows.rows).toEqual(config.regions.map((region) => ({ region: region.name, digest: newest.manifestDigest })).sort((a, b) => a.region.localeCompare(b.region)));
+  expect(rows.rows).toEqual(storageRegions(config).map((region) => ({ region: region.name, digest: newest.manifestDigest })).sort((a, b) => a.region.localeCompare(b.region)));
 }
 
 /** Waits until the push of `image` has moved or been refused `repository`'s tag in `region`. */
@@ -116,7 +116,7 @@ describe('many pushes of one tag', () => {
   it('pushed in two regions at once, announced out of order and twice, are ordered by the per-tag fence: the later push wins everywhere', async () => {
     const repository = parseRepositoryName(uniqueRepository('two-regions'));
     const next = random(seed + 1);
-    const [one, other] = shuffled(config.regions.map((region) => region.name), next) as [string, string];
+    const [one, other] = shuffled(storageRegions(config).map((region) => region.name), next) as [string, string];
     // Two pushes in each region, their event times interleaved; each region's second overwrites its first there.
     const base = Date.now() - 10_000;
     const pushes = await Promise.all(
@@ -187,12 +187,12 @@ describe('many pushes of one tag', () => {
       return { state: row.state, supersededBy: row.superseded_by === null ? null : Number(row.superseded_by) };
     };
     expect(stateOf(fenced, newest.region)).toEqual({ state: 'superseded', supersededBy: idOf(newest) });
-    for (const region of config.regions.map((r) => r.name).filter((name) => name !== newest.region)) {
+    for (const region of storageRegions(config).map((r) => r.name).filter((name) => name !== newest.region)) {
       expect(stateOf(newest, region), `the newest push in ${region}`).toEqual({ state: 'replicated', supersededBy: null });
     }
     // The overwritten pushes never reach the fence: their own region's tag moved on.
     for (const push of overwritten) {
-      for (const region of config.regions.map((r) => r.name).filter((name) => name !== push.region)) {
+      for (const region of storageRegions(config).map((r) => r.name).filter((name) => name !== push.region)) {
         expect(stateOf(push, region), `${label(push)} in ${region}`).toEqual({ state: 'superseded', supersededBy: null });
       }
     }

@@ -27,6 +27,15 @@ export function localConfig(): ResolvedConfig {
 }
 
 /** The secret of the configured token `name` (ingest-<region>, reader, admin: the local stack's, stack/local.env). */
+/**
+ * The regions a test's repository lives in: the storage regions. The run's
+ * rules keep every repository but it-api/** out of the registry-API region
+ * (test/support/env.ts TEST_RULES).
+ */
+export function storageRegions(config: ResolvedConfig): ResolvedConfig['regions'] {
+  return config.regions.filter((region) => region.s3 !== null);
+}
+
 export function tokenOf(config: ResolvedConfig, name: string): string {
   const token = config.auth.tokens.find((candidate) => candidate.name === name);
   if (token === undefined) throw new Error(`no token named ${name}; configured: ${config.auth.tokens.map((candidate) => candidate.name).join(', ')}`);

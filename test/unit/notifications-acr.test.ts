@@ -81,6 +81,12 @@ describe('ACR events Ferry acknowledges and ignores', () => {
     ]);
   });
 
+  it('ignores a push Ferry made itself into a registry-API region (its User-Agent): an echo', () => {
+    const push = readFixture('push.json');
+    push.request.useragent = 'ferry-replicator/1';
+    expect(parseAcrWebhook(push)).toEqual([{ kind: 'ignored', eventId: push.id, reason: expect.stringMatching(/^push by Ferry itself/) }]);
+  });
+
   it('answers a ping without an id too', () => {
     expect(parseAcrWebhook({ action: 'ping' })).toEqual([{ kind: 'ignored', eventId: null, reason: expect.stringContaining('ping') }]);
   });

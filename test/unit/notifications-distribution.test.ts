@@ -134,6 +134,18 @@ describe('Distribution v3 notifications', () => {
     ]);
   });
 
+  it("ignores a push or delete Ferry made itself through the API (its User-Agent): an echo, never replicated back", () => {
+    const push = readFixture('0003.json');
+    push.events[0].request.useragent = 'ferry-replicator/1';
+    expect(parseDistributionEnvelope(push)).toEqual([{ kind: 'ignored', eventId: push.events[0].id, reason: expect.stringMatching(/^push by Ferry itself/) }]);
+    const remove = readFixture('0033.json');
+    remove.events[0].request.useragent = 'ferry-replicator/1';
+    expect(parseDistributionEnvelope(remove)).toMatchObject([{ kind: 'ignored', reason: expect.stringMatching(/^delete by Ferry itself/) }]);
+    // Any other client's, skopeo's among them, and one merely mentioning Ferry, are changes to replicate.
+    push.events[0].request.useragent = 'skopeo/1.9.3 ferry-replicator/1';
+    expect(parseDistributionEnvelope(push)).toMatchObject([{ kind: 'push' }]);
+  });
+
   it('reads a tag delete whose unset digest arrives as an empty string', () => {
     const body = { events: [{ id: '9b4a2298', timestamp: '2026-03-02T11:00:00.7+01:00', action: 'delete', target: { mediaType: '', digest: '', size: 0, repository: 'payments/api', tag: '2.7.1' } }] };
     expect(parseDistributionEnvelope(body)).toEqual([
