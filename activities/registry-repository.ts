@@ -127,8 +127,10 @@ export class RegistryRepository implements RegionRepository {
       body: bytes,
       signal,
     });
-    await response.arrayBuffer();
-    if (response.status === 201) return;
+    if (response.status === 201) {
+      await response.arrayBuffer();
+      return;
+    }
     // A manifest naming a blob or child the repository lacks: the copies before it did not all land (retried).
     throw await unexpected(`PUT manifest ${reference} in ${this.name} in ${this.region}`, response);
   }
@@ -235,10 +237,11 @@ export class RegistryRepository implements RegionRepository {
   }
 
   /**
-   * The upload an earlier attempt left at `location`, with the bytes it
-   * holds; null when the registry will not continue it there (gone, or a
-   * Location whose signed state is behind the upload: Distribution answers
-   * 416), and a new upload is the way on.
+   * The upload an earlier attempt left at `location`, with the bytes it holds
+   * and the Location of its next request (a registry may sign the offset into
+   * it: Distribution refuses a PATCH at a Location behind the upload, but
+   * answers this GET with the current offset and a fresh Location); null
+   * when the registry will not continue it, and a new upload is the way on.
    */
   async resumeUpload(location: string, signal?: AbortSignal): Promise<RegistryUploadSession | null> {
     const response = await this.send(location, 'push', { signal });

@@ -6,10 +6,9 @@
 //   mount it from there: a shared base layer crosses into such a region once,
 //   as into a storage region, where every repository shares the blob.
 // - where an upload stands (registry_uploads): its latest Location and
-//   offset, written after each chunk. A registry signs the upload's state into
-//   its Location (Distribution refuses a Location whose offset is behind), so
-//   an attempt after a killed worker resumes from the latest one, which a
-//   throttled heartbeat may not have carried yet.
+//   offset, written after each chunk, so an attempt after a killed worker
+//   finds the upload even when the attempt's last heartbeat (throttled, a few
+//   seconds apart) predates it; the registry then says how far it got.
 import type { Digest, RepositoryName } from '../domain/reference';
 import type { EventStore } from './event-store';
 
