@@ -113,12 +113,16 @@ export function createTagActivities({ regions, store, awaitNotificationMs }: { r
     waits: TargetWaits,
     ours: Digest | null = null,
   ): Promise<typeof WAIT | { allowed: true } | { allowed: false; heldBy: number | null }> {
-    const [holder, current] = await Promise.all([store.tagHolder(sql, change.targetRegion, change.repository, tag), target.taggedWithTime(tag)]);
+    let [holder, current] = await Promise.all([store.tagHolder(sql, change.targetRegion, change.repository, tag), target.taggedWithTime(tag)]);
     const digest = current?.digest ?? null;
-    const recorded =
-      (digest !== null && digest === ours) ||
-      (holder?.digest ?? null) === digest ||
-      (await store.lastOwnTagChange(sql, change.targetRegion, change.repository, tag)) === digest;
+    let recorded = (digest !== null && digest === ours) || (holder?.digest ?? null) === digest;
+    if (!recorded && (await store.lastOwnTagChange(sql, change.targetRegion, change.repository, tag)) === digest) {
+      // The region's own change, recorded after the holder was read: its observation set the holder
+      // in the same transaction, so the holder is read again, or this change would be judged against
+      // the stale one and overwrite the region's later push or delete.
+      holder = await store.tagHolder(sql, change.targetRegion, change.repository, tag);
+      recorded = true;
+    }
     if (!recorded) {
       const verdict = decideUnrecorded(change, waits.met(change.targetRegion, change.repository, tag, digest, current?.modifiedAt ?? null), Date.now(), awaitNotificationMs);
       if (verdict === 'wait') return WAIT;
