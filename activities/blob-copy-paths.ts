@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import { forEachLimited } from '../support/concurrency';
 import type { ByteBudget } from './byte-budget';
 import type { RegionLimits } from './region-limits';
-import type { Digest, RepositoryName } from '../domain/reference';
+import type { RepositoryName } from '../domain/reference';
 import { corruption, headSource, openSource, reportDuring, verifiedEtag, type BlobSource, type CopyBlobInput, type CopyReporter } from './blob-source';
 import { hashInParts, readHashed } from './hashing';
 import { storageBlobs } from './regions';
@@ -170,7 +170,7 @@ export async function registryCopy(
   }
   if (input.size <= deps.partSize) {
     const opened = session ?? (await startUpload(target, signal));
-    const bytesSent = await smallStreamedCopy(source, input, deps, reporter, target.region, (data) => target.finishUpload(opened, input.digest as Digest, data, signal));
+    const bytesSent = await smallStreamedCopy(source, input, deps, reporter, target.region, (data) => target.finishUpload(opened, input.digest, data, signal));
     return { bytesSent, mounted: false };
   }
   if (session === null) {
@@ -203,8 +203,7 @@ async function chunkedRegistryUpload(
 ): Promise<number> {
   const signal = reporter.signal;
   let session = resumed;
-  const uploadId = () => session.location;
-  reporter.progress({ uploadId: uploadId(), bytesDone: session.offset });
+  reporter.progress({ uploadId: session.location, bytesDone: session.offset });
   const { stream, etag } = await openSource(source, input, signal);
   let bytesSent = 0;
   let read = 0;
@@ -219,7 +218,7 @@ async function chunkedRegistryUpload(
       await checkpoints.save(session);
       bytesSent += part.length - skip;
     }
-    reporter.progress({ uploadId: uploadId(), bytesDone: start + part.length });
+    reporter.progress({ uploadId: session.location, bytesDone: start + part.length });
   };
   // A failed read or request leaves the upload for the next attempt to resume.
   const { hash, bytes } = await hashInParts(stream, deps.partSize, deps.budget, (part) => {

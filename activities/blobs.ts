@@ -3,8 +3,8 @@
 // Present in the target with the right size: skip (keys are content addresses,
 // and nothing unverified is ever written under one). A registry-API region
 // holds blobs per repository: there, present means in the pushed repository,
-// and a blob the region holds in another repository is mounted from it. A copy of the same blob
-// into the same region already running in this worker, or under another
+// and a blob the region holds in another repository is mounted from it. A
+// copy of the same blob into the same region already running in this worker, or under another
 // worker's claim (store/blob-claims.ts), is waited for, not repeated (pushes
 // sharing a base layer arrive together). Otherwise the copy
 // takes the path domain/config.ts `copyMethod` names (activities/blob-copy-paths.ts)
@@ -73,9 +73,8 @@ export function createBlobCopier({ regions, store, claims, homes, uploads, metri
 
   /** Skips a blob the target holds with the right size (recorded); false when it must be copied. */
   async function skipIfPresent(input: CopyBlobInput, reporter: CopyReporter): Promise<boolean> {
-    const present = regions.isRegistryApi(input.targetRegion)
-      ? await regions.registryRepository(input.targetRegion, repositoryOf(input)).blobHead(input.digest, reporter.signal)
-      : await regions.storage(input.targetRegion).head(regions.storage(input.targetRegion).layout.blobData(input.digest), reporter.signal);
+    // Where a copy into the region would read it back from: its storage, or the pushed repository of its registry.
+    const present = await regions.blobSource(input.targetRegion, input.repository).head(input.digest, reporter.signal);
     if (present === null || present.size !== input.size) return false;
     const skipped = await store.append({ type: 'BlobSkipped', replicationId: input.replicationId, region: input.targetRegion, data: { digest: input.digest, size: input.size } });
     if (skipped.recorded) {
@@ -107,8 +106,7 @@ export function createBlobCopier({ regions, store, claims, homes, uploads, metri
   /** Moves the bytes by the path the pair of regions takes (blob-copy-paths.ts). */
   async function copyBytes(input: CopyBlobInput, reporter: CopyReporter): Promise<{ method: CopiedBy; bytesSent: number }> {
     const [sourceRegion, targetRegion] = [input.sourceRegion, input.targetRegion];
-    const sourceApi = regions.isRegistryApi(sourceRegion);
-    const source = regions.blobSource(sourceRegion, sourceApi ? repositoryOf(input) : input.repository);
+    const source = regions.blobSource(sourceRegion, input.repository);
     if (regions.isRegistryApi(targetRegion)) {
       const repository = repositoryOf(input);
       const checkpoints = {
@@ -122,7 +120,7 @@ export function createBlobCopier({ regions, store, claims, homes, uploads, metri
       return { method: copied.mounted ? 'mounted' : 'streamed', bytesSent: copied.bytesSent };
     }
     const target = regions.storage(targetRegion);
-    if (!sourceApi && copyMethod(regionConfigOf(regions.configs, sourceRegion), target.region) === 'server-side') {
+    if (!regions.isRegistryApi(sourceRegion) && copyMethod(regionConfigOf(regions.configs, sourceRegion), target.region) === 'server-side') {
       await serverSideCopy(regions.storage(sourceRegion), target, input, paths, reporter);
       return { method: 'server-side', bytesSent: 0 };
     }

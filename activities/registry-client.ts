@@ -1,12 +1,12 @@
 // Requests to one region's registry (or a cache in front of it) as a puller
 // there makes them, or, for a registry-API region, as a pusher: every request
-// bounded in time, and logged in when the registry asks. A 401 challenge is answered once: Basic with the region's
-// credentials, or Bearer by exchanging them at the challenge's realm for a
-// token (the Docker token flow), kept per scope until it expires. A refusal
-// left after that (401 or 403) fails the attempt here, for every caller: it
-// says nothing of what a puller gets. Credentials come from the environment
-// (domain/config.ts registryAuth) and never appear in an error, a log line or
-// a workflow history.
+// bounded in time, and logged in when the registry asks. A 401 challenge is
+// answered once: Basic with the region's credentials, or Bearer by exchanging
+// them at the challenge's realm for a token (the Docker token flow), kept per
+// scope until it expires. A refusal left after that (401 or 403) fails the
+// attempt here, for every caller: it says nothing of what a puller gets.
+// Credentials come from the environment (domain/config.ts registryAuth) and
+// never appear in an error, a log line or a workflow history.
 import { ApplicationFailure } from '@temporalio/common';
 import type { RegistryCredentials } from '../domain/config';
 import { FERRY_USER_AGENT, parseAuthChallenge, repositoryScopes, type AuthChallenge, type RegistryAccess } from '../domain/registry-api';

@@ -51,9 +51,17 @@ export class RegistryRepository implements RegionRepository {
     return this.client.fetch(url, { ...rest, access, repository: this.name, signal: signal ?? new AbortController().signal });
   }
 
+  /** The response, when its status is one of `expected` (its body left to the caller); else the registry's error. */
   private async ok(response: Response, what: string, expected: number[]): Promise<Response> {
     if (expected.includes(response.status)) return response;
     throw await unexpected(`${what} in ${this.name} in ${this.region}`, response);
+  }
+
+  /** As `ok`, for an answer whose body nobody reads: drained once the status is known, so an error keeps the registry's reason. */
+  private async settled(response: Response, what: string, expected: number[]): Promise<Response> {
+    await this.ok(response, what, expected);
+    await response.arrayBuffer();
+    return response;
   }
 
   /** A blob's size in the repository; null when it does not hold it. */
@@ -77,7 +85,7 @@ export class RegistryRepository implements RegionRepository {
     }
     await this.ok(response, `GET blob ${digest}`, [200]);
     const stream = Readable.fromWeb(response.body! as import('node:stream/web').ReadableStream<Uint8Array>);
-    let timer = setTimeout(() => stream.destroy(new Error(`GET blob ${digest} from ${this.region}: nothing received for ${idleMs} ms`)), idleMs);
+    const timer = setTimeout(() => stream.destroy(new Error(`GET blob ${digest} from ${this.region}: nothing received for ${idleMs} ms`)), idleMs);
     stream.on('data', () => timer.refresh());
     stream.once('close', () => clearTimeout(timer));
     return { stream, size: Number(response.headers.get('content-length') ?? -1), etag: digest };
@@ -92,8 +100,7 @@ export class RegistryRepository implements RegionRepository {
 
   async unlinkBlob(digest: Digest): Promise<void> {
     const response = await this.send(blobUrl(this.base, this.name, digest), 'delete', { method: 'DELETE' });
-    await response.arrayBuffer();
-    await this.ok(response, `DELETE blob ${digest}`, [202, 404]);
+    await this.settled(response, `DELETE blob ${digest}`, [202, 404]);
   }
 
   async hasManifest(digest: Digest, signal?: AbortSignal): Promise<boolean> {
@@ -127,12 +134,8 @@ export class RegistryRepository implements RegionRepository {
       body: bytes,
       signal,
     });
-    if (response.status === 201) {
-      await response.arrayBuffer();
-      return;
-    }
-    // A manifest naming a blob or child the repository lacks: the copies before it did not all land (retried).
-    throw await unexpected(`PUT manifest ${reference} in ${this.name} in ${this.region}`, response);
+    // Refused: a manifest naming a blob or child the repository lacks (the copies before it did not all land; retried).
+    await this.settled(response, `PUT manifest ${reference}`, [201]);
   }
 
   async putManifest(manifest: { digest: Digest; size: number }, bytes: Uint8Array | (() => Promise<Uint8Array>), signal?: AbortSignal): Promise<void> {
@@ -150,8 +153,7 @@ export class RegistryRepository implements RegionRepository {
 
   async unlinkManifest(digest: Digest): Promise<void> {
     const response = await this.send(manifestUrl(this.base, this.name, digest), 'delete', { method: 'DELETE' });
-    await response.arrayBuffer();
-    await this.ok(response, `DELETE manifest ${digest}`, [202, 404]);
+    await this.settled(response, `DELETE manifest ${digest}`, [202, 404]);
   }
 
   async tagged(tag: Tag, signal?: AbortSignal): Promise<Digest | null> {
@@ -230,9 +232,8 @@ export class RegistryRepository implements RegionRepository {
   async startUpload(signal?: AbortSignal, mount?: { digest: Digest; from: RepositoryName }): Promise<RegistryUploadSession | 'mounted'> {
     const url = blobUploadUrl(this.base, this.name, mount);
     const response = await this.send(url, 'push', { method: 'POST', signal, ...(mount === undefined ? {} : { from: mount.from }) });
-    await response.arrayBuffer();
-    if (response.status === 201 && mount !== undefined) return 'mounted';
-    await this.ok(response, mount === undefined ? 'POST blob upload' : `mount ${mount.digest} from ${mount.from}`, [202]);
+    await this.settled(response, mount === undefined ? 'POST blob upload' : `mount ${mount.digest} from ${mount.from}`, mount === undefined ? [202] : [201, 202]);
+    if (response.status === 201) return 'mounted';
     return { location: this.location(url, response), offset: 0 };
   }
 
@@ -245,9 +246,8 @@ export class RegistryRepository implements RegionRepository {
    */
   async resumeUpload(location: string, signal?: AbortSignal): Promise<RegistryUploadSession | null> {
     const response = await this.send(location, 'push', { signal });
-    await response.arrayBuffer();
-    if (response.status === 404 || response.status === 400 || response.status === 416) return null;
-    await this.ok(response, 'GET blob upload', [204]);
+    await this.settled(response, 'GET blob upload', [204, 400, 404, 416]);
+    if (response.status !== 204) return null;
     return { location: response.headers.get('location') === null ? location : this.location(location, response), offset: uploadedUpTo(response.headers.get('range')) };
   }
 
@@ -259,8 +259,7 @@ export class RegistryRepository implements RegionRepository {
       body: chunk,
       signal,
     });
-    await response.arrayBuffer();
-    await this.ok(response, 'PATCH blob upload', [202]);
+    await this.settled(response, 'PATCH blob upload', [202]);
     return { location: this.location(session.location, response), offset: session.offset + chunk.byteLength };
   }
 
@@ -272,8 +271,7 @@ export class RegistryRepository implements RegionRepository {
       ...(last === undefined ? {} : { body: last }),
       signal,
     });
-    await response.arrayBuffer();
-    await this.ok(response, `PUT blob upload ${digest}`, [201]);
+    await this.settled(response, `PUT blob upload ${digest}`, [201]);
   }
 
   /** Abandons an upload (its bytes are dropped); an upload already gone is fine. */

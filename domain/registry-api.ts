@@ -2,14 +2,19 @@
 // (https://distribution.github.io/distribution/spec/api/): built in one place.
 import type { Digest, RepositoryName, Tag } from './reference';
 
+/** A repository's `/v2/<name>` under a registry's or cache's base URL: every path below is under it. */
+function repositoryUrl(base: string, repository: RepositoryName | string): string {
+  return `${base.replace(/\/$/, '')}/v2/${repository}`;
+}
+
 /** The URL of a manifest by tag or digest, under a registry's or cache's base URL. */
 export function manifestUrl(base: string, repository: RepositoryName | string, reference: Tag | Digest | string): string {
-  return `${base.replace(/\/$/, '')}/v2/${repository}/manifests/${reference}`;
+  return `${repositoryUrl(base, repository)}/manifests/${reference}`;
 }
 
 /** The URL of a blob by digest, under a registry's base URL. */
 export function blobUrl(base: string, repository: RepositoryName | string, digest: Digest | string): string {
-  return `${base.replace(/\/$/, '')}/v2/${repository}/blobs/${digest}`;
+  return `${repositoryUrl(base, repository)}/blobs/${digest}`;
 }
 
 /** A registry's `WWW-Authenticate` challenge: how to log in before asking again. */
@@ -69,13 +74,13 @@ export function repositoryScopes(repository: RepositoryName | string, access: Re
 
 /** The URL that starts a blob upload, or mounts `mount` from `from` (OCI distribution spec, "Pushing blobs"). */
 export function blobUploadUrl(base: string, repository: RepositoryName | string, mount?: { digest: Digest | string; from: string }): string {
-  const start = `${base.replace(/\/$/, '')}/v2/${repository}/blobs/uploads/`;
+  const start = `${repositoryUrl(base, repository)}/blobs/uploads/`;
   return mount === undefined ? start : `${start}?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.from)}`;
 }
 
 /** The URL of the repository's tag list, a page of `n` after `last` (OCI distribution spec, "Listing tags"). */
 export function tagListUrl(base: string, repository: RepositoryName | string, n: number, last?: string): string {
-  return `${base.replace(/\/$/, '')}/v2/${repository}/tags/list?n=${n}${last === undefined ? '' : `&last=${encodeURIComponent(last)}`}`;
+  return `${repositoryUrl(base, repository)}/tags/list?n=${n}${last === undefined ? '' : `&last=${encodeURIComponent(last)}`}`;
 }
 
 /**
