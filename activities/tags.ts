@@ -172,8 +172,9 @@ export function createTagActivities({ regions, store, awaitNotificationMs }: { r
 
   /**
    * A digest delete: under the repository's lock, so no tag moves onto the
-   * manifest meanwhile. Nothing is unlinked while the source still has the
-   * digest (pushed again since), and the manifest stays while a tag the
+   * manifest meanwhile. Each tag pointing at it goes as the source's tag
+   * went. The manifest stays while the source has it again (pushed again
+   * since, or written back by the replication of an older push) or a tag the
    * delete may not remove still points at it.
    */
   async function deleteDigest(input: ApplyDeleteInput, digest: Digest, onWait?: OnWait): Promise<ApplyDeleteResult> {
@@ -185,9 +186,12 @@ export function createTagActivities({ regions, store, awaitNotificationMs }: { r
         store.withRepositoryLock(input.targetRegion, input.repository, async (sql) => {
           const result: ApplyDeleteResult = { removedTags: [...removedEarlier], removedManifest: false, removedLayerLink: false, skipped: null };
           if (await target.hasManifest(digest)) {
-            if (source !== null && (await source.hasManifest(digest))) return recordDelete(input, { ...result, skipped: SOURCE_HOLDS_DIGEST }, sql);
+            // The source has the manifest again: pushed again, or written back by the replication of an
+            // older push of it. Each tag is still decided by the source's tag, which the delete removed
+            // unless a newer push holds it; the manifest stays.
+            const sourceHolds = source !== null && (await source.hasManifest(digest));
             const removable: Tag[] = [];
-            let kept = 0;
+            let kept = sourceHolds ? 1 : 0;
             for (const tag of await target.lookup(digest)) {
               const removal = await mayRemove(sql, input, tag, source, target, waits);
               // Nothing is removed while any of the tags waits: the whole delete runs again.
@@ -201,6 +205,7 @@ export function createTagActivities({ regions, store, awaitNotificationMs }: { r
               removedEarlier.push(tag);
             }
             result.removedTags.push(...removable.filter((tag) => !result.removedTags.includes(tag)));
+            if (sourceHolds) result.skipped = SOURCE_HOLDS_DIGEST;
             if (kept === 0) {
               await target.unlinkManifest(digest);
               result.removedManifest = true;

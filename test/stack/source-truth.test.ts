@@ -8,7 +8,9 @@
 // orders the two by its write time.
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRepositoryName, type RepositoryName } from '../../domain/reference';
+import { StorageRepository } from '../../activities/repository';
+import { RegionStorage } from '../../activities/storage';
+import { parseDigest, parseRepositoryName, parseTag, type RepositoryName } from '../../domain/reference';
 import type { OutcomeMessage } from '../../domain/subjects';
 import type { EventStore } from '../../store/event-store';
 import { connectStore, connectTemporal, localConfig, MessageCollector, storageRegions, uniqueRepository } from '../support/ferry';
@@ -125,6 +127,29 @@ describe('the source storage decides', () => {
     expect(deleted!.body.replicationId).toBe(late);
     await expectServedEverywhere(repository, 'r', image);
     for (const region of storageRegions(config)) {
+      expect((await getManifest(region.registryUrl, repository, image.manifestDigest)).status, `${region.name} keeps the manifest`).toBe(200);
+    }
+  });
+
+  it('a digest delete whose manifest an older push wrote back into the source still removes the tag there, and keeps the manifest', async () => {
+    const repository = parseRepositoryName(uniqueRepository('written-back-digest'));
+    const image = await buildImage({ layers: [{ size: 25_000 }], tag: 'w' });
+    const finished = await outcomes(repository);
+    await pushWithSkopeo(image, repository, 'w');
+    await finished.waitFor(1, TIMEOUT);
+    // westeurope deleted the digest, and the replication of an older push of it wrote the manifest
+    // back (its tag move refused): the manifest is there, the tag is not.
+    const westeurope = new StorageRepository(RegionStorage.connect(config.regions.find((region) => region.name === 'westeurope')!), repository);
+    expect(await westeurope.untag(parseTag('w'), parseDigest(image.manifestDigest))).toBe(true);
+    const late = await accepted(await notify(config, 'westeurope', deleteNotification(repository, { digest: image.manifestDigest })));
+    await finished.waitFor(2, TIMEOUT);
+    const applied = await store.pool.query(`SELECT region, data FROM events WHERE type = 'DeleteApplied' AND replication_id = $1 ORDER BY region`, [late]);
+    const targets = storageRegions(config).filter((region) => region.name !== 'westeurope');
+    expect(applied.rows.map((row) => [row.region, row.data.removedTags, row.data.skipped])).toEqual(
+      targets.map((region) => [region.name, ['w'], 'the source still holds the digest']).sort(),
+    );
+    for (const region of storageRegions(config)) {
+      expect(await servedIn(region.name, repository, 'w'), `${region.name} has no tag w`).toBeNull();
       expect((await getManifest(region.registryUrl, repository, image.manifestDigest)).status, `${region.name} keeps the manifest`).toBe(200);
     }
   });
