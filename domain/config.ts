@@ -259,6 +259,12 @@ export const configSchema = z
       .object({
         /** Task queues this worker polls; default: the control queue and every region's. */
         queues: z.array(z.string().min(1)).min(1).optional(),
+        /**
+         * Open workflows a worker keeps in memory between their tasks; one evicted
+         * is replayed from its history at its next task. Unset: the SDK's default,
+         * from the heap limit (about 2,300 on a 4 GiB heap).
+         */
+        maxCachedWorkflows: z.number().int().min(2).optional(),
         /** Prometheus: GET http://host:port/metrics; the Temporal SDK's own exporter listens on 127.0.0.1:runtimePort and is merged in. */
         metrics: z
           .object({

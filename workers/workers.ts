@@ -38,7 +38,7 @@ export async function createWorkers(deps: ActivityDeps, options: WorkerOptions):
         namespace: deps.config.temporal.namespace,
         taskQueue,
         activities,
-        ...(taskQueue === CONTROL_TASK_QUEUE ? { workflowBundle: await workflowBundle() } : {}),
+        ...(taskQueue === CONTROL_TASK_QUEUE ? { workflowBundle: await workflowBundle(), maxCachedWorkflows: deps.config.worker.maxCachedWorkflows } : {}),
         interceptors: { activity: [activityInterceptors(deps.metrics)] },
         shutdownGraceTime: options.shutdownGraceTime ?? '10s',
         maxConcurrentActivityTaskExecutions: 32,

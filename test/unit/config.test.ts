@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { natsConnectOptions } from '../../activities/announce';
-import { ConfigError, copyMethod, isRegistryApiRegion, loadConfig, LOCAL_REGIONS, receivesFrom, resolveConfig, sharesStorageEndpoint, temporalConnectOptions } from '../../domain/config';
+import { ConfigError, configSchema, copyMethod, isRegistryApiRegion, loadConfig, LOCAL_REGIONS, receivesFrom, resolveConfig, sharesStorageEndpoint, temporalConnectOptions } from '../../domain/config';
 
 const env = {
   FERRY_S3_A_ACCESS_KEY_ID: 'a',
@@ -88,6 +88,12 @@ describe('configuration', () => {
       'regions.2.name: must be lowercase letters, digits and dashes, starting with a letter',
       'ingest.port: Too big: expected number to be <=65535',
     ]);
+  });
+
+  it("leaves the workflow cache to the SDK unless set, and refuses one the SDK would not take", () => {
+    expect(configSchema.parse({}).worker.maxCachedWorkflows).toBeUndefined();
+    expect(configSchema.parse({ worker: { maxCachedWorkflows: 1000 } }).worker.maxCachedWorkflows).toBe(1000);
+    expect(problemsOf({ worker: { maxCachedWorkflows: 1 } })).toEqual(['worker.maxCachedWorkflows: Too small: expected number to be >=2']);
   });
 
   it('rejects duplicate region names and a single region', () => {
