@@ -32,7 +32,9 @@ export interface FerryPhaseInput {
   /** The layer the most images share: its copies per region are counted. */
   sharedLayer: string;
   /** Run api and worker under the V8 CPU profiler, writing their profiles here. */
-  profileDir?: string;
+  profileDir?: string | undefined;
+  /** Merged into the config of Ferry's api and worker (bench --config). */
+  configOverrides?: Record<string, unknown> | undefined;
 }
 
 const REPLICATION_TIMEOUT_MS = 60 * 60 * 1000;
@@ -117,7 +119,7 @@ export async function startFerry(profileDir?: string): Promise<{ api: MeasuredFe
 
 export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
   const { scenario, set, repository, relay, targets } = input;
-  const config = await prepareFerryConfig();
+  const config = await prepareFerryConfig(input.configOverrides);
   await withTemporal(config, terminateRunningWorkflows);
   const announcements = await Announcements.start(config.natsUrl);
   const { api, worker } = await startFerry(input.profileDir);

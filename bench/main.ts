@@ -1,13 +1,16 @@
 // The benchmark of issue 6: Ferry against the raw copy limit and against
 // skopeo, side by side in one run, on the local stack (started if it is not).
 //
-//   npm run bench -- <large|many-small|many-small-drain|shared-base|all> [--images N] [--layers SIZE:SHARED,...] [--profile] [--out DIR]
+//   npm run bench -- <large|many-small|many-small-drain|shared-base|all> [--images N] [--layers SIZE:SHARED,...] [--config JSON] [--profile] [--out DIR]
 //
 // --images and --layers change a scenario's shape (e.g. `--layers 2MiB:100,64KiB:1`:
 // per layer position, its size and how many images share one variant of it);
 // such runs write to .stack/bench/results unless --out says otherwise, so the
 // committed results in bench/results always come from the scenarios as defined,
 // unprofiled.
+// --config JSON: its top-level fields replace those of the config of Ferry's api and worker
+// (e.g. `--config '{"worker":{"maxCachedWorkflows":100}}'`), recorded in the
+// result; such runs go to .stack/bench/results too.
 // --profile runs Ferry's api and worker under the V8 CPU profiler and adds
 // their hottest functions to the report (to find what limits a missed target;
 // profiling costs some speed, so such runs go to .stack/bench/results too).
@@ -23,16 +26,17 @@ import type { ScenarioResult } from './results';
 import { runScenario } from './scenario-run';
 import { parseLayers, scenarioByName, SCENARIOS, type Scenario } from './shape';
 
-function selectedScenarios(): { scenarios: Scenario[]; outDir: string; profile: boolean } {
+function selectedScenarios(): { scenarios: Scenario[]; outDir: string; profile: boolean; configOverrides: Record<string, unknown> | undefined } {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { images: { type: 'string' }, layers: { type: 'string' }, out: { type: 'string' }, profile: { type: 'boolean', default: false } },
+    options: { images: { type: 'string' }, layers: { type: 'string' }, config: { type: 'string' }, out: { type: 'string' }, profile: { type: 'boolean', default: false } },
   });
   if (positionals.length !== 1) {
-    throw new Error(`usage: npm run bench -- <${SCENARIOS.map((s) => s.name).join('|')}|all> [--images N] [--layers SIZE:SHARED,...] [--profile] [--out DIR]`);
+    throw new Error(`usage: npm run bench -- <${SCENARIOS.map((s) => s.name).join('|')}|all> [--images N] [--layers SIZE:SHARED,...] [--config JSON] [--profile] [--out DIR]`);
   }
   const chosen = positionals[0] === 'all' ? [...SCENARIOS] : [scenarioByName(positionals[0]!)];
-  const exploratory = values.images !== undefined || values.layers !== undefined || values.profile;
+  const configOverrides = values.config === undefined ? undefined : parseConfigOverrides(values.config);
+  const exploratory = values.images !== undefined || values.layers !== undefined || configOverrides !== undefined || values.profile;
   const scenarios = chosen.map((scenario) => ({
     ...scenario,
     shape: {
@@ -44,7 +48,18 @@ function selectedScenarios(): { scenarios: Scenario[]; outDir: string; profile: 
     if (!Number.isInteger(scenario.shape.images) || scenario.shape.images < 1) throw new Error('--images must be a positive integer');
   }
   const outDir = values.out ?? (exploratory ? `${benchWorkDir}/results` : `${repoRoot}bench/results`);
-  return { scenarios, outDir, profile: values.profile };
+  return { scenarios, outDir, profile: values.profile, configOverrides };
+}
+
+function parseConfigOverrides(text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`--config: not JSON (${(error as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('--config: expected a JSON object, e.g. {"worker":{"maxCachedWorkflows":100}}');
+  return parsed as Record<string, unknown>;
 }
 
 async function writeResult(outDir: string, result: ScenarioResult): Promise<void> {
@@ -68,7 +83,7 @@ async function writeSummary(outDir: string): Promise<void> {
   );
 }
 
-const { scenarios, outDir, profile } = selectedScenarios();
+const { scenarios, outDir, profile, configOverrides } = selectedScenarios();
 await mkdir(outDir, { recursive: true });
 await takeTheStack('bench');
 const relay = await NotificationRelay.start(notificationAddress(), `http://127.0.0.1:${FERRY_API_PORT}`).catch((error: NodeJS.ErrnoException) => {
@@ -77,7 +92,7 @@ const relay = await NotificationRelay.start(notificationAddress(), `http://127.0
 });
 try {
   for (const scenario of scenarios) {
-    await writeResult(outDir, await runScenario(scenario, relay, { profile }));
+    await writeResult(outDir, await runScenario(scenario, relay, { profile, configOverrides }));
     await writeSummary(outDir);
   }
   console.log(`bench: results in ${outDir}`);

@@ -105,7 +105,8 @@ export function markdownReport(result: ScenarioResult): string {
     '',
     `Shape: ${describeShape(result.shape)}; ${result.imageSet.blobs} distinct blobs, ${fixed(result.imageSet.bytes / MB, 1)} MB, ` +
       `from eastus into every other region. Run ${result.runId} at ${result.startedAt} on ${result.machine.cpus} CPUs, ` +
-      `${result.machine.memoryGB} GB, Node ${result.machine.node}.`,
+      `${result.machine.memoryGB} GB, Node ${result.machine.node}.` +
+      (result.configOverrides === undefined ? '' : ` Ferry's config with ${JSON.stringify(result.configOverrides)} merged in.`),
     '',
     `Each row copies the same blobs from eastus into every target region at once; a region's time runs until it holds the whole set. ` +
       `Ferry: ${timing}; a region is done when it announced the last image replicated. ` +

@@ -60,6 +60,8 @@ export interface ScenarioResult {
   raw: PhaseTiming;
   skopeo: PhaseTiming;
   ferry: FerryRun;
+  /** With --config: what the run merged into Ferry's config. */
+  configOverrides?: Record<string, unknown>;
   /** With --profile: where each Ferry process spent its CPU (whole process lifetime). */
   profiles?: Record<string, HotFunction[]>;
 }

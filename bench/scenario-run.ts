@@ -60,7 +60,11 @@ async function readProfiles(profileDir: string): Promise<Record<string, HotFunct
   return profiles;
 }
 
-export async function runScenario(scenario: Scenario, relay: NotificationRelay, options: { profile: boolean }): Promise<ScenarioResult> {
+export async function runScenario(
+  scenario: Scenario,
+  relay: NotificationRelay,
+  options: { profile: boolean; configOverrides?: Record<string, unknown> | undefined },
+): Promise<ScenarioResult> {
   const runId = Date.now().toString(36);
   const profileDir = options.profile ? `${benchWorkDir}/profiles/${scenario.name}-${runId}` : undefined;
   const repository = `bench-${runId}/${scenario.name}`;
@@ -77,7 +81,7 @@ export async function runScenario(scenario: Scenario, relay: NotificationRelay, 
 
   await clean(all);
   log(`${scenario.name}: Ferry (${set.images.length} images, ${(bytes / 1e6).toFixed(1)} MB, notifications ${scenario.notifications})`);
-  const ferry = await runFerry({ scenario, set, warmUp, repository, source, targets, relay, sharedLayer: mostSharedLayer(set.images), profileDir });
+  const ferry = await runFerry({ scenario, set, warmUp, repository, source, targets, relay, sharedLayer: mostSharedLayer(set.images), profileDir, configOverrides: options.configOverrides });
   log(`${scenario.name}: Ferry done in ${ferry.seconds.toFixed(2)} s`);
 
   await clean(targets);
@@ -102,6 +106,7 @@ export async function runScenario(scenario: Scenario, relay: NotificationRelay, 
     raw,
     skopeo,
     ferry,
+    ...(options.configOverrides === undefined ? {} : { configOverrides: options.configOverrides }),
     ...(profileDir === undefined ? {} : { profiles: await readProfiles(profileDir) }),
   };
 }
