@@ -186,12 +186,10 @@ export function createTagActivities({ regions, store, awaitNotificationMs }: { r
         store.withRepositoryLock(input.targetRegion, input.repository, async (sql) => {
           const result: ApplyDeleteResult = { removedTags: [...removedEarlier], removedManifest: false, removedLayerLink: false, skipped: null };
           if (await target.hasManifest(digest)) {
-            // The source has the manifest again: pushed again, or written back by the replication of an
-            // older push of it. Each tag is still decided by the source's tag, which the delete removed
-            // unless a newer push holds it; the manifest stays.
+            // Each tag goes as the source's tag went, even when the source has the manifest again.
             const sourceHolds = source !== null && (await source.hasManifest(digest));
             const removable: Tag[] = [];
-            let kept = sourceHolds ? 1 : 0;
+            let kept = 0;
             for (const tag of await target.lookup(digest)) {
               const removal = await mayRemove(sql, input, tag, source, target, waits);
               // Nothing is removed while any of the tags waits: the whole delete runs again.
@@ -206,7 +204,7 @@ export function createTagActivities({ regions, store, awaitNotificationMs }: { r
             }
             result.removedTags.push(...removable.filter((tag) => !result.removedTags.includes(tag)));
             if (sourceHolds) result.skipped = SOURCE_HOLDS_DIGEST;
-            if (kept === 0) {
+            if (!sourceHolds && kept === 0) {
               await target.unlinkManifest(digest);
               result.removedManifest = true;
             }
