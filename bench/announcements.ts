@@ -1,7 +1,10 @@
 // Ferry's per-region messages as a deploy pipeline reads them: a JetStream
 // ordered consumer on ferry.replicated.> and ferry.failed.>, from the moment
-// the bench subscribed (earlier runs' messages stay in the stream).
-import { connect, consumerOpts, type NatsConnection } from 'nats';
+// the bench subscribed (earlier runs' messages stay in the stream). The
+// stream is made the way the worker makes it, so a fresh NATS serves too.
+import { consumerOpts, type NatsConnection } from 'nats';
+import { connectAnnouncer } from '../activities/announce';
+import type { ResolvedConfig } from '../domain/config';
 import type { RegionMessage } from '../domain/subjects';
 
 export class Announcements {
@@ -10,8 +13,8 @@ export class Announcements {
 
   private constructor(private readonly nats: NatsConnection) {}
 
-  static async start(natsUrl: string): Promise<Announcements> {
-    const nats = await connect({ servers: natsUrl });
+  static async start(ferry: Pick<ResolvedConfig, 'natsUrl' | 'nats'>): Promise<Announcements> {
+    const { nats } = await connectAnnouncer(ferry);
     const announcements = new Announcements(nats);
     for (const filter of ['ferry.replicated.>', 'ferry.failed.>']) {
       // An ordered push consumer: the pull-consumer API needs NATS 2.10, Debian ships 2.9.

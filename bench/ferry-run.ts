@@ -121,7 +121,7 @@ export async function runFerry(input: FerryPhaseInput): Promise<FerryRun> {
   const { scenario, set, repository, relay, targets } = input;
   const config = await prepareFerryConfig(input.configOverrides);
   await withTemporal(config, terminateRunningWorkflows);
-  const announcements = await Announcements.start(config.natsUrl);
+  const announcements = await Announcements.start(config);
   const { api, worker } = await startFerry(input.profileDir);
   const eastus = registryHost(input.source.region.registryUrl);
   try {
