@@ -32,6 +32,7 @@ export async function hashInParts(
     if (inFlight.length >= PARTS_IN_FLIGHT) await inFlight.shift();
   };
   // Each part is one buffer of partSize, filled as chunks arrive: no chunk is kept, and nothing is copied twice.
+  // The last, shorter part is a view of its buffer; giving it back gives the whole buffer back.
   let held: (() => void) | null = null;
   let part: Buffer | null = null;
   let filled = 0;
@@ -43,8 +44,8 @@ export async function hashInParts(
       bytes += chunk.length;
       for (let offset = 0; offset < chunk.length; ) {
         if (part === null) {
-          held = await budget.take(partSize, signal);
-          part = Buffer.allocUnsafe(partSize);
+          // A buffer the budget kept from an earlier part, or a new one: given back once uploaded.
+          ({ part, giveBack: held } = await budget.takePart(partSize, signal));
           filled = 0;
         }
         const copied = chunk.copy(part, filled, offset, Math.min(chunk.length, offset + partSize - filled));

@@ -131,6 +131,73 @@ describe('ByteBudget', () => {
     expect(budget.free).toBe(10);
   });
 
+  it('hands a part buffer given back to the next part of its size, and its bytes stay counted', async () => {
+    const budget = new ByteBudget(100);
+    const first = await budget.takePart(40);
+    first.giveBack();
+    expect(budget.keptBuffers).toBe(1);
+    const second = await budget.takePart(40);
+    expect(second.part).toBe(first.part);
+    const other = await budget.takePart(30);
+    expect(other.part).not.toBe(first.part);
+    expect(budget.free).toBe(30);
+    first.giveBack();
+    expect(budget.free).toBe(30);
+    second.giveBack();
+    other.giveBack();
+    expect(budget.free).toBe(100);
+    expect(budget.keptBuffers).toBe(2);
+  });
+
+  it('never holds more than the budget in part buffers, kept ones included', async () => {
+    const budget = new ByteBudget(100);
+    const parts = await Promise.all([budget.takePart(40), budget.takePart(40)]);
+    for (const { giveBack } of parts) giveBack();
+    // 80 bytes are kept; a taker of 50 drops one kept buffer, not the budget's bound.
+    const plain = await budget.take(50);
+    expect(budget.keptBuffers).toBe(1);
+    const part = await budget.takePart(40);
+    expect([parts[0]!.part, parts[1]!.part]).toContain(part.part);
+    expect(budget.free).toBe(10);
+    const waiter = budget.takePart(40);
+    let served = false;
+    void waiter.then(() => (served = true));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(served).toBe(false);
+    // Given back while somebody waits: not kept, its bytes serve the waiter.
+    part.giveBack();
+    const next = await waiter;
+    expect(budget.keptBuffers).toBe(0);
+    next.giveBack();
+    plain();
+    expect(budget.free).toBe(100);
+  });
+
+  it('does not keep a part larger than the budget', async () => {
+    const budget = new ByteBudget(100);
+    const big = await budget.takePart(500);
+    expect(big.part.length).toBe(500);
+    expect(budget.free).toBe(0);
+    big.giveBack();
+    big.giveBack();
+    expect(budget.keptBuffers).toBe(0);
+    expect(budget.free).toBe(100);
+  });
+
+  it('reuses part buffers across blobs read into parts, and their bytes come out right', async () => {
+    const budget = new ByteBudget(4 * PART);
+    for (const length of [3 * PART + 17, 2 * PART, 5 * PART - 1]) {
+      const data = Buffer.from(bytesOf(length).map((byte) => (byte + length) % 256));
+      const { hex, parts } = await cut(data, budget);
+      expect(hex).toBe(sha256(data));
+      parts.sort((a, b) => a.number - b.number);
+      expect(Buffer.concat(parts.map((part) => part.bytes))).toEqual(data);
+    }
+    expect(budget.keptBuffers).toBeGreaterThan(0);
+    expect(budget.keptBuffers).toBeLessThanOrEqual(4);
+    expect(budget.free).toBe(4 * PART);
+  });
+
   it('refuses a budget that is not a positive integer', () => {
     expect(() => new ByteBudget(0)).toThrow(RangeError);
   });
