@@ -24,6 +24,13 @@ export interface ProcessSpec {
 export type FerryRole = 'api' | 'worker';
 const ENTRIES: Record<FerryRole, string> = { api: 'api/main.ts', worker: 'workers/main.ts' };
 
+/**
+ * A worker's malloc settings unless the environment gives others: two arenas instead of one per
+ * thread that allocated (the worker's libuv, Temporal core and workflow threads), measured to save
+ * some 20 MB at start and 30 MB at the peak at no CPU cost (README "A worker's memory").
+ */
+export const WORKER_MEMORY: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
+
 /** The local stack's storage and registry secrets (stack/local.env), which only workers are given. */
 const REGION_SECRET = /^FERRY_(S3|REGISTRY)_/;
 
@@ -32,7 +39,7 @@ const REGION_SECRET = /^FERRY_(S3|REGISTRY)_/;
  * The api runs without any region's storage or registry credentials, as a least-privilege deployment runs it.
  */
 export function ferrySpec(role: FerryRole, name: string, env: Record<string, string | undefined>, nodeArgs: string[] = []): ProcessSpec {
-  const given = role === 'api' ? Object.fromEntries(Object.entries(env).filter(([variable]) => !REGION_SECRET.test(variable))) : env;
+  const given = role === 'api' ? Object.fromEntries(Object.entries(env).filter(([variable]) => !REGION_SECRET.test(variable))) : { ...WORKER_MEMORY, ...env };
   return { name, command: process.execPath, args: [...nodeArgs, '--import', 'tsx', ENTRIES[role]], env: given };
 }
 
