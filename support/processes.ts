@@ -29,7 +29,7 @@ const ENTRIES: Record<FerryRole, string> = { api: 'api/main.ts', worker: 'worker
  * thread that allocated (the worker's libuv, Temporal core and workflow threads), measured to save
  * some 20 MB at start and 30 MB at the peak at no CPU cost (README "A worker's memory").
  */
-export const WORKER_MEMORY: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
+const WORKER_MEMORY: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
 
 /** The local stack's storage and registry secrets (stack/local.env), which only workers are given. */
 const REGION_SECRET = /^FERRY_(S3|REGISTRY)_/;
